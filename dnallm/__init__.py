@@ -1,0 +1,33 @@
+"""dnallm: inference with genomic DNA language models.
+
+Public names::
+
+    from dnallm import read_fasta, iter_records, Record      # sequence input
+    from dnallm import load_registry, ModelSpec              # the models.yaml registry
+    from dnallm import load_tokenizer, DNATokenizer, Encoding  # tokenizer families with bp spans
+"""
+
+from dnallm.errors import DnallmError, FastaFormatError, InputError, RegistryError, TokenizerError
+from dnallm.io.fasta import Record, iter_records, read_fasta
+from dnallm.registry import ModelSpec, get_spec, load_registry
+from dnallm.tokenization import DNATokenizer, Encoding, detect_family, load_tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DNATokenizer",
+    "DnallmError",
+    "Encoding",
+    "FastaFormatError",
+    "InputError",
+    "ModelSpec",
+    "Record",
+    "RegistryError",
+    "TokenizerError",
+    "detect_family",
+    "get_spec",
+    "iter_records",
+    "load_registry",
+    "load_tokenizer",
+    "read_fasta",
+]

@@ -1,0 +1,119 @@
+"""The ``dnallm`` command: argument handling only; the work is done by the library modules.
+
+User errors print one line, ``dnallm: error: ...``, and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from dnallm import __version__
+from dnallm.errors import DnallmError
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from dnallm.registry import load_registry
+
+    specs = [s for s in load_registry().values() if args.family is None or s.tokenizer_family == args.family]
+    rows = [
+        (
+            s.name,
+            s.tokenizer_family + (f" (k={s.k})" if s.k else ""),
+            str(s.max_tokens),
+            "?" if s.max_bp is None else f"{s.max_bp:,}",
+            "yes" if s.trust_remote_code else "no",
+            s.license or "-",
+            s.hub_id,
+        )
+        for s in specs
+    ]
+    header = ("name", "tokenizer", "max tokens", "max bp", "remote code", "license", "hub id")
+    if args.tsv:
+        print("\t".join(header))
+        for row in rows:
+            print("\t".join(row))
+        return 0
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dnallm.io.fasta import read_fasta
+
+    for path in args.fasta:
+        start = time.perf_counter()
+        n = bases = n_bases = 0
+        shortest, longest = None, 0
+        records = read_fasta(path, iupac=args.iupac, uracil=args.uracil)
+        for rec in tqdm(records, desc=str(path), unit=" records", disable=True if args.quiet else None, leave=False, file=sys.stderr):
+            n += 1
+            length = len(rec.seq)
+            bases += length
+            n_bases += rec.seq.count("N")
+            shortest = length if shortest is None else min(shortest, length)
+            longest = max(longest, length)
+        seconds = time.perf_counter() - start
+        print(
+            f"{path}: {n:,} records, {bases:,} bp (shortest {shortest:,}, longest {longest:,}, "
+            f"N {n_bases:,}), valid, read in {seconds:.2f} s"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnallm",
+        description="Inference with genomic DNA language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnallm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = sub.add_parser("models", help="list the DNA language models dnallm knows by name")
+    models.add_argument("--family", choices=["overlapping_kmer", "nonoverlapping_kmer", "bpe", "single_nucleotide"],
+                        help="only models of this tokenizer family")
+    models.add_argument("--tsv", action="store_true", help="tab-separated output for other programs")
+    models.set_defaults(func=_cmd_models)
+
+    validate = sub.add_parser(
+        "validate", help="check FASTA files against dnallm's input rules and count records and bases"
+    )
+    validate.add_argument("fasta", nargs="+", help="FASTA files, plain or gzip")
+    validate.add_argument("--iupac", choices=["n", "error"], default="n",
+                          help="IUPAC ambiguity codes: replace by N (default) or reject")
+    validate.add_argument("--uracil", choices=["t", "error"], default="t", help="U: read as T (default) or reject")
+    validate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="dnallm: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except DnallmError as exc:
+        print(f"dnallm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnallm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `dnallm models | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""Sequence input: a streaming FASTA reader and the other input shapes dnallm accepts.
+
+Alphabet policy (the same for files and in-memory input):
+
+=====================================  ===============================================================
+input                                  what dnallm does
+=====================================  ===============================================================
+``A C G T`` and ``N``                  kept
+lower case (soft-masked repeats)       upper-cased (the mask itself is not kept)
+IUPAC codes ``R Y S W K M B D H V``    replaced by ``N`` and counted in a warning (``iupac="n"``);
+                                       ``iupac="error"`` rejects them instead
+``U`` (RNA)                            read as ``T`` and counted in a warning (``uracil="t"``);
+                                       ``uracil="error"`` rejects it instead
+spaces and tabs inside sequence lines  removed
+blank lines                            ignored
+``\\r\\n`` and ``\\r`` line ends          read as line ends
+anything else (digits, ``-``, ``.``,   an error that names the file, line, record and character
+``*``, other letters, binary data)
+=====================================  ===============================================================
+
+Record rules: the id is the first word of the header and must be unique within one input; the rest of the
+header is the description. A header without a sequence, text before the first header, an empty file and a
+repeated id are errors naming the file and line. Headers that are not valid UTF-8 are decoded with
+replacement characters and a warning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal, Union
+
+from dnallm.errors import FastaFormatError, InputError
+
+logger = logging.getLogger(__name__)
+
+IupacPolicy = Literal["n", "error"]
+UracilPolicy = Literal["t", "error"]
+
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".ffn", ".fas", ".seq")
+
+_IUPAC = b"RYSWKMBDHV"
+_ALLOWED = b"ACGTN"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input sequence.
+
+    Attributes:
+        id: the first word of the FASTA header, or the id given in memory.
+        seq: the sequence after the alphabet policy: upper case, only ``A C G T N``.
+        description: the rest of the header line (may be empty).
+        origin: where the record came from, for messages: ``"file.fa:12"`` (header line) or ``"item 3"``.
+    """
+
+    id: str
+    seq: str
+    description: str = ""
+    origin: str = ""
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+def _table(iupac: str, uracil: str) -> bytes:
+    """A 256-byte translation table: lower to upper case, IUPAC codes to N, U to T (per policy)."""
+    table = bytearray(range(256))
+    for c in range(ord("a"), ord("z") + 1):
+        table[c] = c - 32
+    if iupac == "n":
+        for c in _IUPAC:
+            table[c] = ord("N")
+            table[c + 32] = ord("N")
+    if uracil == "t":
+        table[ord("U")] = table[ord("u")] = ord("T")
+    return bytes(table)
+
+
+_TABLES = {(i, u): _table(i, u) for i in ("n", "error") for u in ("t", "error")}
+_UPPER = _table("error", "error")
+_WHITESPACE = b" \t\v\f"
+_BAD_CHAR = re.compile(rb"[^ACGTN]")
+
+
+def _check_policy(iupac: str, uracil: str) -> None:
+    if iupac not in ("n", "error"):
+        raise ValueError(f"iupac must be 'n' or 'error', not {iupac!r}")
+    if uracil not in ("t", "error"):
+        raise ValueError(f"uracil must be 't' or 'error', not {uracil!r}")
+
+
+def _describe_char(byte: int) -> str:
+    char = chr(byte)
+    if char in "RYSWKMBDHV":
+        return f"IUPAC ambiguity code '{char}'"
+    if char == "U":
+        return "'U' (RNA)"
+    if char == "-" or char == ".":
+        return f"alignment gap '{char}'"
+    if 32 < byte < 127:
+        return f"character '{char}'"
+    return f"byte 0x{byte:02x}"
+
+
+def _hint_for(byte: int) -> str:
+    char = chr(byte)
+    if char in "RYSWKMBDHV":
+        return "ambiguity codes are replaced by N unless iupac='error'"
+    if char == "U":
+        return "U is read as T unless uracil='error'"
+    if char in "-.":
+        return "remove alignment gaps; dnallm reads unaligned DNA"
+    return "a DNA sequence may hold A C G T N (any case) and IUPAC ambiguity codes"
+
+
+class _Counts:
+    """Counts of replaced characters in one input, logged once when the input is exhausted."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.iupac_bases = 0
+        self.iupac_records = 0
+        self.uracil_bases = 0
+        self.uracil_records = 0
+
+    def add(self, raw_upper: bytes, iupac: str, uracil: str) -> None:
+        if iupac == "n":
+            n = sum(raw_upper.count(c) for c in _IUPAC)
+            if n:
+                self.iupac_bases += n
+                self.iupac_records += 1
+        if uracil == "t":
+            n = raw_upper.count(b"U")
+            if n:
+                self.uracil_bases += n
+                self.uracil_records += 1
+
+    def log(self) -> None:
+        if self.iupac_bases:
+            logger.warning(
+                "%s: %d IUPAC ambiguity codes in %d records were replaced by N (pass iupac='error' to reject them)",
+                self.name, self.iupac_bases, self.iupac_records,
+            )
+        if self.uracil_bases:
+            logger.warning(
+                "%s: %d U in %d records were read as T (pass uracil='error' to reject them)",
+                self.name, self.uracil_bases, self.uracil_records,
+            )
+
+
+def clean_sequence(raw: str, *, iupac: IupacPolicy = "n", uracil: UracilPolicy = "t", where: str = "sequence") -> str:
+    """Apply the alphabet policy to one in-memory sequence; see the module docstring.
+
+    Raises:
+        InputError: naming ``where`` and the first offending character and its 0-based bp position.
+    """
+    _check_policy(iupac, uracil)
+    try:
+        data = raw.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{where}: non-ASCII character {raw[exc.start]!r} at position {exc.start}; "
+            "a DNA sequence may hold A C G T N (any case) and IUPAC ambiguity codes"
+        ) from None
+    data = data.translate(_TABLES[(iupac, uracil)], _WHITESPACE + b"\r\n")
+    bad = _BAD_CHAR.search(data)
+    if bad is not None:
+        byte = data[bad.start()]
+        raise InputError(f"{where}: {_describe_char(byte)} at position {bad.start()}; {_hint_for(byte)}")
+    if not data:
+        raise InputError(f"{where}: empty sequence; every record needs at least one base")
+    return data.decode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# FASTA files
+
+
+_MAGIC = {
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
+
+
+def _open_text(path: Path) -> IO[str]:
+    """Open a plain or gzip FASTA file as text with universal newlines, one character per byte."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head[:2] == b"\x1f\x8b":
+        binary: IO[bytes] = gzip.open(path, "rb")
+    else:
+        for magic, kind in _MAGIC.items():
+            if head.startswith(magic):
+                raise FastaFormatError(
+                    str(path), None, None, f"the file is {kind}-compressed",
+                    "decompress it first, or recompress it with gzip or bgzip",
+                )
+        if path.suffix.lower() == ".gz":
+            raise FastaFormatError(
+                str(path), None, None, "the name ends in .gz but the content is not gzip-compressed",
+                "rename the file without .gz, or compress it with gzip",
+            )
+        binary = open(path, "rb")
+    # latin-1 maps every byte to one character, so nothing fails to decode here; headers are re-decoded as
+    # UTF-8 below and sequence characters are checked against the DNA alphabet.
+    return io.TextIOWrapper(binary, encoding="latin-1", newline=None)
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a FASTA file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied; the file is not readable by this user")
+
+
+def read_fasta(
+    path: str | os.PathLike[str],
+    *,
+    iupac: IupacPolicy = "n",
+    uracil: UracilPolicy = "t",
+) -> Iterator[Record]:
+    """Stream the records of a FASTA file, plain or gzip/bgzip-compressed (detected from the content).
+
+    Records come out one at a time as they are read, so a file of any size uses memory for one record.
+    The alphabet policy and record rules are in this module's docstring.
+
+    Args:
+        path: a ``.fa``/``.fasta``/``.fna`` file, optionally ``.gz``.
+        iupac: ``"n"`` to replace IUPAC ambiguity codes by N (default), ``"error"`` to reject them.
+        uracil: ``"t"`` to read U as T (default), ``"error"`` to reject it.
+
+    Yields:
+        Record: id, upper-case sequence, description, origin ``"path:line"``.
+
+    Raises:
+        InputError: the path is missing, a directory or unreadable.
+        FastaFormatError: with the file, the line and the record id, for every violation of the format.
+    """
+    _check_policy(iupac, uracil)
+    path = Path(path)
+    _check_path(path)
+    return _parse_file(path, iupac, uracil)
+
+
+def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
+    name = str(path)
+    table = _TABLES[(iupac, uracil)]
+    counts = _Counts(name)
+    seen: dict[str, int] = {}
+    rid: str | None = None
+    desc = ""
+    header_line = 0
+    chunks: list[str] = []
+    chunk_lines: list[int] = []
+    lineno = 0
+    n_records = 0
+
+    def finish() -> Record:
+        raw = "".join(chunks).encode("latin-1")
+        upper = raw.translate(_UPPER, _WHITESPACE)
+        if not upper:
+            raise FastaFormatError(
+                name, header_line, rid, "the record has no sequence", "remove the header or add its sequence"
+            )
+        seq = upper.translate(table)
+        bad = _BAD_CHAR.search(seq)
+        if bad is not None:
+            line, col = _locate(chunks, chunk_lines, bad.start())
+            byte = seq[bad.start()]
+            raise FastaFormatError(
+                name, line, rid, f"{_describe_char(byte)} in column {col}", _hint_for(byte)
+            )
+        counts.add(upper, iupac, uracil)
+        return Record(rid, seq.decode("ascii"), desc, f"{name}:{header_line}")  # type: ignore[arg-type]
+
+    try:
+        with _open_text(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.startswith(">"):
+                    if rid is not None:
+                        yield finish()
+                        n_records += 1
+                    rid, desc = _parse_header(line, name, lineno)
+                    if rid in seen:
+                        raise FastaFormatError(
+                            name, lineno, rid, f"duplicate id (first seen on line {seen[rid]})",
+                            "ids must be unique within one input",
+                        )
+                    seen[rid] = lineno
+                    header_line = lineno
+                    chunks.clear()
+                    chunk_lines.clear()
+                    continue
+                text = line.rstrip("\n")
+                if not text.strip():
+                    continue
+                if rid is None:
+                    if "\x00" in text:
+                        raise FastaFormatError(
+                            name, lineno, None, "binary data, not a FASTA file", "check that this is the right file"
+                        )
+                    raise FastaFormatError(
+                        name, lineno, None, "text before the first '>' header",
+                        "a FASTA file starts with a '>' header line",
+                    )
+                chunks.append(text)
+                chunk_lines.append(lineno)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise FastaFormatError(
+            name, lineno or None, rid, f"the gzip data is truncated or corrupt ({exc})",
+            "the file was probably cut short while copying; fetch it again",
+        ) from None
+    if rid is None:
+        raise FastaFormatError(name, None, None, "no FASTA records (the file is empty)", "check the path")
+    yield finish()
+    n_records += 1
+    counts.log()
+    logger.debug("%s: %d records", name, n_records)
+
+
+def _parse_header(line: str, name: str, lineno: int) -> tuple[str, str]:
+    raw = line[1:].rstrip("\n").encode("latin-1")
+    try:
+        header = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        header = raw.decode("utf-8", errors="replace")
+        logger.warning("%s:%d: header is not valid UTF-8; undecodable bytes were replaced by U+FFFD", name, lineno)
+    parts = header.strip().split(None, 1)
+    if not parts:
+        raise FastaFormatError(name, lineno, None, "header without an id", "write an id right after '>'")
+    if "\x00" in header:
+        raise FastaFormatError(name, lineno, None, "binary data in a header", "check that this is a FASTA file")
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _locate(chunks: list[str], chunk_lines: list[int], pos: int) -> tuple[int, int]:
+    """Line and 1-based column of base ``pos`` (after whitespace removal) in the record's sequence lines."""
+    for chunk, line in zip(chunks, chunk_lines):
+        stripped = [i for i, c in enumerate(chunk) if c not in " \t\v\f"]
+        if pos < len(stripped):
+            return line, stripped[pos] + 1
+        pos -= len(stripped)
+    return chunk_lines[-1], 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Every input shape of the public surface
+
+SequenceInput = Union[str, "os.PathLike[str]", Record, Mapping[str, str], Iterable]
+
+_SEQUENCE_STRING = re.compile(r"[ACGTNacgtn]+")
+
+
+def iter_records(
+    source: SequenceInput,
+    *,
+    iupac: IupacPolicy = "n",
+    uracil: UracilPolicy = "t",
+) -> Iterator[Record]:
+    """Turn any accepted input into a stream of :class:`Record`.
+
+    Accepted:
+        * a path (``str`` or ``os.PathLike``) to an existing FASTA file, plain or gzip;
+        * a ``str`` that is itself a DNA sequence of only ``ACGTN`` (any case): one record with id ``seq0``.
+          A string that is neither an existing file nor such a sequence is an error, never read as DNA;
+        * a :class:`Record`, or an open text file holding FASTA;
+        * a ``dict`` of id -> sequence;
+        * an iterable of sequences (ids ``seq0``, ``seq1``, ...), of ``(id, seq)`` pairs, of Records, or of
+          Biopython ``SeqRecord`` objects (anything with ``.id`` and ``.seq``).
+
+    In-memory sequences follow the same alphabet policy as files; ids must be unique.
+    """
+    _check_policy(iupac, uracil)
+    if isinstance(source, os.PathLike):
+        yield from read_fasta(source, iupac=iupac, uracil=uracil)
+        return
+    if isinstance(source, str):
+        yield from _from_string(source, iupac, uracil)
+        return
+    if isinstance(source, (bytes, bytearray)):
+        raise InputError("bytes input: pass a str sequence, a path, or decode the bytes first")
+    if isinstance(source, Record):
+        yield Record(source.id, clean_sequence(source.seq, iupac=iupac, uracil=uracil, where=f"record '{source.id}'"),
+                     source.description, source.origin)
+        return
+    if isinstance(source, io.TextIOBase) or (hasattr(source, "read") and hasattr(source, "readline")):
+        yield from _from_text_handle(source, iupac, uracil)  # type: ignore[arg-type]
+        return
+    if isinstance(source, Mapping):
+        items: Iterable = ((str(k), v) for k, v in source.items())
+        yield from _from_items(items, iupac, uracil, keyed=True)
+        return
+    if isinstance(source, Iterable):
+        yield from _from_items(source, iupac, uracil, keyed=False)
+        return
+    raise InputError(
+        f"cannot read sequences from a {type(source).__name__}; pass a FASTA path, a sequence string, "
+        "a list of sequences, a dict of id -> sequence, or an iterable of (id, sequence) pairs"
+    )
+
+
+def _from_string(source: str, iupac: str, uracil: str) -> Iterator[Record]:
+    if os.path.exists(source):
+        yield from read_fasta(source, iupac=iupac, uracil=uracil)
+        return
+    text = source.strip()
+    if _SEQUENCE_STRING.fullmatch(text):
+        yield Record("seq0", text.upper(), "", "argument")
+        return
+    shown = source if len(source) <= 60 else source[:57] + "..."
+    if text.startswith(">"):
+        raise InputError(
+            f"{shown!r} looks like FASTA text, not a path; write it to a file, or wrap it in io.StringIO"
+        )
+    looks_like_path = any(c in source for c in "/\\.~") or source.lower().endswith(FASTA_SUFFIXES)
+    if looks_like_path:
+        raise InputError(f"{shown!r}: no such file; check the path")
+    raise InputError(
+        f"{shown!r} is not an existing file and not a DNA sequence (a sequence string may hold only "
+        "A C G T N); pass a path that exists, or a list or dict of sequences for other IUPAC codes"
+    )
+
+
+def _from_text_handle(handle: IO[str], iupac: str, uracil: str) -> Iterator[Record]:
+    import tempfile
+
+    # Reuse the file parser (and its messages) by spooling the handle; the name stays the handle's own.
+    name = getattr(handle, "name", "<stream>")
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Path(tmp) / "input.fa"
+        with open(spool, "w", encoding="utf-8", newline="") as out:
+            while True:
+                block = handle.read(1 << 20)
+                if not block:
+                    break
+                out.write(block)
+        try:
+            for rec in _parse_file(spool, iupac, uracil):
+                yield Record(rec.id, rec.seq, rec.description, rec.origin.replace(str(spool), str(name)))
+        except FastaFormatError as exc:
+            raise FastaFormatError(str(name), exc.line, exc.record_id, exc.problem) from None
+
+
+def _from_items(items: Iterable, iupac: str, uracil: str, keyed: bool) -> Iterator[Record]:
+    seen: dict[str, int] = {}
+    counts = _Counts("input")
+    n = 0
+    for i, item in enumerate(items):
+        description = ""
+        if isinstance(item, Record):
+            rid, seq, description = item.id, item.seq, item.description
+        elif isinstance(item, str):
+            if os.path.exists(item) or item.lower().endswith(FASTA_SUFFIXES + (".gz",)):
+                raise InputError(
+                    f"item {i} ({item!r}) is a file name, but items of a list are read as sequences; "
+                    "pass one FASTA path at a time, or chain read_fasta() over several files"
+                )
+            rid, seq = f"seq{i}", item
+        elif isinstance(item, tuple) and len(item) == 2:
+            rid, seq = item
+        elif hasattr(item, "id") and hasattr(item, "seq"):
+            rid, seq = item.id, str(item.seq)
+            description = str(getattr(item, "description", "") or "")
+        else:
+            raise InputError(
+                f"item {i}: expected a sequence string, an (id, sequence) pair or a record, got {type(item).__name__}"
+            )
+        rid = str(rid)
+        if not isinstance(seq, str):
+            raise InputError(f"item {i} (id '{rid}'): the sequence is a {type(seq).__name__}, not a str")
+        if not rid or any(c.isspace() for c in rid):
+            raise InputError(f"item {i}: id {rid!r} must be non-empty and without whitespace")
+        if rid in seen:
+            raise InputError(f"item {i}: duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")
+        seen[rid] = i
+        where = f"item {i} (id '{rid}')"
+        clean = clean_sequence(seq, iupac=iupac, uracil=uracil, where=where)
+        counts.add(seq.upper().encode("ascii"), iupac, uracil)
+        n += 1
+        yield Record(rid, clean, description, f"item {i}")
+    if n == 0:
+        raise InputError("no sequences given (the input is empty)")
+    counts.log()

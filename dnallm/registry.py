@@ -1,0 +1,194 @@
+"""The registry of known DNA language models: ``models.yaml`` -> :class:`ModelSpec`.
+
+``models.yaml`` sits at the root of the source tree and ships inside the wheel as ``dnallm/models.yaml``.
+Every entry's facts come from the model's card, config or paper, named in its ``source`` field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dnallm.errors import RegistryError
+
+TOKENIZER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer", "bpe", "single_nucleotide")
+KMER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer")
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What dnallm knows about one pretrained DNA language model.
+
+    Attributes:
+        name: the short name a user types (``dnallm predict -m NAME``).
+        hub_id: the Hugging Face repository id.
+        architecture: the config's ``model_type`` (``bert``, ``esm``, ``big_bird``, ``hyenadna``, ...).
+        tokenizer_family: one of :data:`TOKENIZER_FAMILIES`.
+        k: k-mer length for the k-mer families, else None.
+        max_tokens: the longest input in tokens, special tokens included.
+        max_bp: bp that fit in ``max_tokens``: exact for k-mer and single-nucleotide families, approximate for
+            BPE, None where a BPE model's card states none.
+        trust_remote_code: whether loading needs the repository's own Python code.
+        license: the license on the model card, or None where the card states none.
+        paper: the reference to cite.
+        source: the pages the facts were read from.
+    """
+
+    name: str
+    hub_id: str
+    architecture: str
+    tokenizer_family: str
+    k: int | None
+    max_tokens: int
+    max_bp: int | None
+    trust_remote_code: bool
+    license: str | None
+    paper: str
+    source: tuple[str, ...]
+    model_class: str | None = None
+    species: str | None = None
+    parameters: str | None = None
+    attention_type: str | None = None
+    block_size: int | None = None
+    num_random_blocks: int | None = None
+    notes: str | None = None
+
+
+_REQUIRED = ("name", "hub_id", "architecture", "tokenizer_family", "k", "max_tokens", "max_bp",
+             "trust_remote_code", "license", "paper", "source")
+_FIELDS = {f.name for f in fields(ModelSpec)}
+
+
+def registry_path() -> Path:
+    """The models.yaml in use: inside the installed package, else at the root of a source checkout."""
+    packaged = resources.files("dnallm").joinpath("models.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parent.parent / "models.yaml"
+    if checkout.is_file():
+        return checkout
+    raise RegistryError("models.yaml is missing from the dnallm installation; reinstall dnallm")
+
+
+def _check_entry(entry: Any, where: str) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: expected a mapping of fields, got {type(entry).__name__}")
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(_FIELDS))}")
+    missing = [key for key in _REQUIRED if key not in entry]
+    if missing:
+        raise RegistryError(f"{where}: missing field(s) {', '.join(missing)}")
+
+    def bad(field: str, expected: str) -> RegistryError:
+        return RegistryError(f"{where}: field '{field}' must be {expected}, not {entry[field]!r}")
+
+    for key in ("name", "hub_id", "architecture", "paper"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise bad(key, "a non-empty string")
+    if not _NAME.fullmatch(entry["name"]):
+        raise bad("name", "lower case letters, digits, '.', '_' or '-'")
+    if not _HUB_ID.fullmatch(entry["hub_id"]):
+        raise bad("hub_id", "a Hugging Face id 'owner/name'")
+    family = entry["tokenizer_family"]
+    if family not in TOKENIZER_FAMILIES:
+        raise bad("tokenizer_family", f"one of {', '.join(TOKENIZER_FAMILIES)}")
+    k = entry["k"]
+    if family in KMER_FAMILIES:
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 8:
+            raise bad("k", f"an integer from 1 to 8 for the {family} family")
+    elif k is not None:
+        raise bad("k", f"null for the {family} family")
+    for key in ("max_tokens", "max_bp"):
+        if key == "max_bp" and entry[key] is None and family == "bpe":
+            continue  # BPE tokens vary in length; some cards state no bp length
+        if not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] <= 0:
+            raise bad(key, "a positive integer" + (" (null only for the bpe family)" if key == "max_bp" else ""))
+    if not isinstance(entry["trust_remote_code"], bool):
+        raise bad("trust_remote_code", "true or false")
+    if entry["license"] is not None and (not isinstance(entry["license"], str) or not entry["license"]):
+        raise bad("license", "a license id or null")
+    source = entry["source"]
+    if isinstance(source, str):
+        source = [source]
+    if not isinstance(source, list) or not source or not all(isinstance(s, str) and s.startswith("https://") for s in source):
+        raise bad("source", "an https URL or a list of them")
+    for key in ("block_size", "num_random_blocks"):
+        if entry.get(key) is not None and (not isinstance(entry[key], int) or entry[key] <= 0):
+            raise bad(key, "a positive integer or null")
+    values = dict(entry)
+    values["source"] = tuple(source)
+    if values.get("parameters") is not None:
+        values["parameters"] = str(values["parameters"])
+    return ModelSpec(**values)
+
+
+def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
+    """Read and validate models.yaml.
+
+    Args:
+        path: a models.yaml to read instead of the packaged one.
+
+    Returns:
+        name -> ModelSpec, in file order.
+
+    Raises:
+        RegistryError: naming the file, the entry and the field at fault.
+    """
+    path = Path(path) if path is not None else registry_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise RegistryError(f"{path}: expected a top-level 'models:' list")
+    specs: dict[str, ModelSpec] = {}
+    hub_ids: dict[str, str] = {}
+    for i, entry in enumerate(data["models"]):
+        label = entry.get("name", "?") if isinstance(entry, dict) else "?"
+        spec = _check_entry(entry, f"{path}: models[{i}] ({label})")
+        if spec.name in specs:
+            raise RegistryError(f"{path}: models[{i}]: name '{spec.name}' is used twice")
+        if spec.hub_id.lower() in hub_ids:
+            raise RegistryError(
+                f"{path}: models[{i}]: hub_id '{spec.hub_id}' is already registered as '{hub_ids[spec.hub_id.lower()]}'"
+            )
+        specs[spec.name] = spec
+        hub_ids[spec.hub_id.lower()] = spec.name
+    return specs
+
+
+def get_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelSpec:
+    """Look a model up by registry name or by hub id (case-insensitive).
+
+    Raises:
+        RegistryError: the name is unknown; the message suggests close names and ``dnallm models``.
+    """
+    registry = registry if registry is not None else load_registry()
+    found = find_spec(name, registry)
+    if found is not None:
+        return found
+    close = difflib.get_close_matches(name.lower(), list(registry), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise RegistryError(f"unknown model name '{name}'{hint} (run `dnallm models` for the list)")
+
+
+def find_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelSpec | None:
+    """The spec registered under ``name`` (a registry name or a hub id), or None."""
+    registry = registry if registry is not None else load_registry()
+    key = name.strip().lower()
+    if key in registry:
+        return registry[key]
+    for spec in registry.values():
+        if spec.hub_id.lower() == key:
+            return spec
+    return None

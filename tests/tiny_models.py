@@ -1,0 +1,153 @@
+"""Tiny real DNA models, one per tokenizer family, built with transformers' own classes and saved to disk.
+
+Each builder writes a model directory (config, safetensors weights, tokenizer files) that loads back through
+the same path a user's model takes. Weights use ``initializer_range=0.2`` so that outputs depend on the
+input: with the default 0.02 a random classifier gives p ~ 0.5 for everything and hides tokenization bugs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "examples" / "data"
+
+INIT = 0.2
+LABELS = {0: "Mafk", 1: "Oct4"}
+_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _small(**extra) -> dict:
+    return dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        initializer_range=INIT,
+        num_labels=2,
+        id2label=dict(LABELS),
+        label2id={v: k for k, v in LABELS.items()},
+        **extra,
+    )
+
+
+def _save(model, tokenizer, path: Path) -> Path:
+    torch.manual_seed(0)
+    model.eval()
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def peak_sequences(n: int = 400) -> list[str]:
+    """Real Oct4 training peaks (upper case), for training the BPE vocabulary."""
+    seqs = []
+    with gzip.open(DATA / "oct4_train.fa.gz", "rt") as fh:
+        for line in fh:
+            if not line.startswith(">"):
+                seqs.append(line.strip().upper())
+                if len(seqs) == n:
+                    break
+    return seqs
+
+
+def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128) -> Path:
+    """DNABERT-style: BERT with an overlapping k-mer vocabulary (4^k k-mers + 5 special tokens)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    torch.manual_seed(0)
+    kmers = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
+    vocab = {t: i for i, t in enumerate(_SPECIALS + kmers)}
+    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, model_max_length=max_tokens)
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_tokens, pad_token_id=0, **_small())
+    return _save(BertForSequenceClassification(config), tokenizer, path)
+
+
+def build_nt(path: Path, max_tokens: int = 64) -> Path:
+    """Nucleotide-Transformer-style: ESM with non-overlapping 6-mers, single bases and N (as NT's vocabulary)."""
+    from transformers import EsmConfig, EsmForSequenceClassification, EsmTokenizer
+
+    torch.manual_seed(0)
+    path.mkdir(parents=True, exist_ok=True)
+    tokens = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>"]
+    tokens += ["".join(p) for p in itertools.product("ACGT", repeat=6)] + list("ACGTN")
+    vocab_file = path / "vocab.txt"
+    vocab_file.write_text("\n".join(tokens) + "\n")
+    tokenizer = EsmTokenizer(str(vocab_file), model_max_length=max_tokens)
+    config = EsmConfig(
+        vocab_size=len(tokens),
+        max_position_embeddings=max_tokens + 2,  # ESM's positions start after the padding index
+        pad_token_id=tokenizer.pad_token_id,
+        mask_token_id=tokenizer.mask_token_id,
+        position_embedding_type="absolute",
+        token_dropout=False,
+        **_small(),
+    )
+    return _save(EsmForSequenceClassification(config), tokenizer, path)
+
+
+def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64) -> Path:
+    """DNABERT-2-style: BERT with a BPE vocabulary trained with `tokenizers` on real Oct4 peaks."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=_SPECIALS, initial_alphabet=list("ACGTN"), show_progress=False
+    )
+    backend.train_from_iterator(peak_sequences(), trainer)
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        model_max_length=max_tokens,
+    )
+    config = BertConfig(vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small())
+    return _save(BertForSequenceClassification(config), tokenizer, path)
+
+
+def build_bigbird(path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2) -> Path:
+    """Character-level BigBird with block-sparse attention (one token per base)."""
+    from tokenizers import Tokenizer, models, processors
+    from transformers import BigBirdConfig, BigBirdForSequenceClassification, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))  # no merges: one token per character
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        model_max_length=max_tokens,
+    )
+    config = BigBirdConfig(
+        vocab_size=len(vocab),
+        max_position_embeddings=max_tokens,
+        attention_type="block_sparse",
+        block_size=block_size,
+        num_random_blocks=random_blocks,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        sep_token_id=3,
+        **_small(),
+    )
+    return _save(BigBirdForSequenceClassification(config), tokenizer, path)
+
+
+BUILDERS = {
+    "overlapping_kmer": build_dnabert,
+    "nonoverlapping_kmer": build_nt,
+    "bpe": build_bpe_bert,
+    "single_nucleotide": build_bigbird,
+}
