@@ -7,7 +7,7 @@ Public names::
     from dnallm import load_tokenizer, DNATokenizer, Encoding  # tokenizer families with bp spans
 """
 
-from dnallm.errors import DnallmError, FastaFormatError, InputError, RegistryError, TokenizerError
+from dnallm.errors import DnallmError, FastaFormatError, InputError, ModelLoadError, RegistryError, TokenizerError
 from dnallm.io.fasta import Record, iter_records, read_fasta
 from dnallm.registry import ModelSpec, get_spec, load_registry
 from dnallm.tokenization import DNATokenizer, Encoding, detect_family, load_tokenizer
@@ -20,6 +20,7 @@ __all__ = [
     "Encoding",
     "FastaFormatError",
     "InputError",
+    "ModelLoadError",
     "ModelSpec",
     "Record",
     "RegistryError",

@@ -53,7 +53,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         n = bases = n_bases = 0
         shortest, longest = None, 0
         records = read_fasta(path, iupac=args.iupac, uracil=args.uracil)
-        for rec in tqdm(records, desc=str(path), unit=" records", disable=True if args.quiet else None, leave=False, file=sys.stderr):
+        bar = tqdm(records, desc=str(path), unit=" records", disable=True if args.quiet else None, leave=False,
+                   file=sys.stderr)
+        for rec in bar:
             n += 1
             length = len(rec.seq)
             bases += length

@@ -44,3 +44,7 @@ class RegistryError(DnallmError, ValueError):
 
 class TokenizerError(DnallmError, ValueError):
     """A tokenizer cannot be used for DNA, or does not behave as its family says."""
+
+
+class ModelLoadError(DnallmError, OSError):
+    """A model or its tokenizer cannot be found or read."""

@@ -84,7 +84,9 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
         raise RegistryError(f"{where}: expected a mapping of fields, got {type(entry).__name__}")
     unknown = sorted(set(entry) - _FIELDS)
     if unknown:
-        raise RegistryError(f"{where}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(_FIELDS))}")
+        raise RegistryError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(_FIELDS))}"
+        )
     missing = [key for key in _REQUIRED if key not in entry]
     if missing:
         raise RegistryError(f"{where}: missing field(s) {', '.join(missing)}")
@@ -120,7 +122,7 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
     source = entry["source"]
     if isinstance(source, str):
         source = [source]
-    if not isinstance(source, list) or not source or not all(isinstance(s, str) and s.startswith("https://") for s in source):
+    if not isinstance(source, list) or not source or not all(str(s).startswith("https://") for s in source):
         raise bad("source", "an https URL or a list of them")
     for key in ("block_size", "num_random_blocks"):
         if entry.get(key) is not None and (not isinstance(entry[key], int) or entry[key] <= 0):

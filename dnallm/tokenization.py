@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dnallm.errors import InputError, TokenizerError
+from dnallm.errors import InputError, ModelLoadError, TokenizerError
 from dnallm.io.fasta import Record
 from dnallm.registry import KMER_FAMILIES, TOKENIZER_FAMILIES, ModelSpec, find_spec, get_spec
 
@@ -88,12 +88,15 @@ class Encoding:
         return None if start < 0 else (int(start), int(end))
 
 
-def _codes(seq: str, record_id: str | None) -> np.ndarray:
+def _bytes(seq: str, record_id: str | None) -> np.ndarray:
+    """``(L,)`` uint8 view of an ASCII sequence."""
     try:
         data = seq.encode("ascii")
     except UnicodeEncodeError:
-        raise InputError(f"{_name(record_id)}: non-ASCII characters in the sequence; read it with read_fasta()") from None
-    return _CODES[np.frombuffer(data, dtype=np.uint8)]
+        raise InputError(
+            f"{_name(record_id)}: non-ASCII characters in the sequence; pass it through dnallm.iter_records() first"
+        ) from None
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def _name(record_id: str | None) -> str:
@@ -128,7 +131,9 @@ class DNATokenizer:
         self.pad_id: int | None = hf_tokenizer.pad_token_id
         self._setup()
         self.prefix_ids, self.suffix_ids = self._special_layout()
-        self.max_tokens = max_tokens if max_tokens is not None else _sane_max(getattr(hf_tokenizer, "model_max_length", None))
+        if max_tokens is None:
+            max_tokens = _sane_max(getattr(hf_tokenizer, "model_max_length", None))
+        self.max_tokens = max_tokens
         if self.max_tokens is not None and self.max_tokens <= self.n_special:
             raise TokenizerError(f"max_tokens={self.max_tokens} leaves no room next to {self.n_special} special tokens")
         if verify:
@@ -136,7 +141,8 @@ class DNATokenizer:
 
     def __repr__(self) -> str:
         k = f", k={self.k}" if self.k else ""
-        return f"{type(self).__name__}(family={self.family!r}{k}, max_tokens={self.max_tokens}, vocab={len(self.vocab)})"
+        name = type(self).__name__
+        return f"{name}(family={self.family!r}{k}, max_tokens={self.max_tokens}, vocab={len(self.vocab)})"
 
     # -- per family --------------------------------------------------------------------------------------------
 
@@ -299,25 +305,25 @@ class OverlappingKmerTokenizer(DNATokenizer):
         if self.k is None:
             self.k = detect_family(self.hf)[1]
         k = self.k
-        if not k or k < 1:
-            raise TokenizerError("the overlapping_kmer family needs k")
+        if not k or not 1 <= k <= 8:
+            raise TokenizerError(f"the overlapping_kmer family needs k from 1 to 8, not {k}")
         unk = -1 if self.unk_id is None else self.unk_id
         # one entry per k-mer over A C G T N, indexed by the k-mer's base-5 number
         lut = np.full(5**k, unk, dtype=np.int64)
         for i, kmer in enumerate(itertools.product(_BASES, repeat=k)):
             lut[i] = self.vocab.get("".join(kmer), unk)
-        present = int((lut[: 4**k] != unk).sum()) if k <= 8 else 0
-        if present == 0:
+        if not (lut != unk).any():
             raise TokenizerError(f"the tokenizer's vocabulary holds none of the {4 ** k} {k}-mers")
         self._lut = lut
-        self._powers = 5 ** np.arange(k - 1, -1, -1, dtype=np.int64)
 
     def tokenize(self, seq: str, record_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = self.k
-        codes = _codes(seq, record_id)
+        codes = _CODES[_bytes(seq, record_id)]
         n = len(codes) - k + 1
         if n <= 0:
-            raise InputError(f"{_name(record_id)}: {len(codes)} bp is shorter than one {k}-mer; this model needs >= {k} bp")
+            raise InputError(
+                f"{_name(record_id)}: {len(codes)} bp is shorter than one {k}-mer; this model needs >= {k} bp"
+            )
         index = np.zeros(n, dtype=np.int64)
         clipped = np.minimum(codes, 4).astype(np.int64)
         for j in range(k):  # k vectorised passes, no loop over bases
@@ -358,11 +364,10 @@ class NonOverlappingKmerTokenizer(DNATokenizer):
             [self.vocab.get("".join(kmer), unk) for kmer in itertools.product("ACGT", repeat=k)], dtype=np.int64
         )
         self._char_lut = np.array([self.vocab.get(chr(b), unk) for b in range(256)], dtype=np.int64)
-        self._powers = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
 
     def tokenize(self, seq: str, record_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = self.k
-        data = np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
+        data = _bytes(seq, record_id)
         codes = _CODES[data]
         size = len(codes)
         acgt = codes < 4
@@ -437,7 +442,7 @@ class SingleNucleotideTokenizer(DNATokenizer):
             raise TokenizerError("the vocabulary lacks single-base tokens A, C, G and T")
 
     def tokenize(self, seq: str, record_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        data = np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
+        data = _bytes(seq, record_id)
         starts = np.arange(len(data), dtype=np.int64)
         return self._lut[data], np.stack([starts, starts + 1], axis=1)
 
@@ -577,6 +582,11 @@ def load_tokenizer(
                 "trust_remote_code=True to run it"
             ) from None
         raise
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot load '{model}': it is not a local directory and the Hugging Face hub did not provide "
+            f"'{source}' ({str(exc).splitlines()[0]}); check the name and your network, or pass a local directory"
+        ) from None
     family = tokenizer_family
     if family is None:
         family, detected = detect_family(hf)
@@ -604,7 +614,8 @@ def _undo_lower_case(hf: Any, source: str, k: int | None, kwargs: dict[str, Any]
 
     fixed = AutoTokenizer.from_pretrained(source, do_lower_case=False, **kwargs)
     if fixed.tokenize(kmer) == [kmer]:
-        logger.info("%s: the tokenizer lower-cased its upper-case k-mer vocabulary; loaded with do_lower_case=False", source)
+        logger.info("%s: the tokenizer lower-cased its upper-case k-mer vocabulary; reloaded with do_lower_case=False",
+                    source)
         return fixed
     return hf
 

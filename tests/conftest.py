@@ -9,7 +9,6 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest  # noqa: E402
-
 import tiny_models  # noqa: E402
 
 FAMILIES = list(tiny_models.BUILDERS)

@@ -8,6 +8,7 @@ import gzip
 import numpy as np
 import pytest
 import torch
+from conftest import FAMILIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForSequenceClassification
@@ -15,8 +16,6 @@ from transformers import AutoModelForSequenceClassification
 import dnallm
 from dnallm import DNATokenizer, InputError, TokenizerError, detect_family, load_tokenizer, read_fasta
 from dnallm.tokenization import max_tokens_from_config
-
-from conftest import FAMILIES
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -161,7 +160,8 @@ def test_window_arithmetic_for_overlapping_kmers(tokenizers):
 def test_encode_refuses_to_truncate(tokenizers):
     tok = tokenizers["overlapping_kmer"]
     assert len(tok.encode("A" * 131, record_id="fits")) == 128
-    with pytest.raises(InputError, match=r"record 'long': 132 bp make 129 tokens, more than the model's 128; use windows"):
+    message = r"record 'long': 132 bp make 129 tokens, more than the model's 128; use windows"
+    with pytest.raises(InputError, match=message):
         tok.encode("A" * 132, record_id="long")
 
 
@@ -234,7 +234,8 @@ def test_bpe_that_drops_bases_is_refused(tmp_path):
     hf = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
     tok = DNATokenizer.from_hf(hf, family="bpe", verify=False)
     assert tok.tokenize("ACGT")[1].tolist() == [[0, 2], [2, 4]]
-    with pytest.raises(TokenizerError, match=r"record 'r': the tokens' offsets cover 4 of 5 bp: the tokenizer drops or rewrites bases"):
+    message = r"record 'r': the tokens' offsets cover 4 of 5 bp: the tokenizer drops or rewrites bases"
+    with pytest.raises(TokenizerError, match=message):
         tok.tokenize("ACNGT", record_id="r")
 
 
@@ -265,6 +266,10 @@ def test_load_errors(tmp_path, model_dirs):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(TokenizerError, match="no tokenizer files"):
         load_tokenizer(tmp_path)
+    # a registry name whose files are on the hub: here the hub is unreachable (HF_HUB_OFFLINE)
+    with pytest.raises(dnallm.ModelLoadError, match="cannot load 'dnabert-6': it is not a local directory and the "
+                       "Hugging Face hub did not provide 'zhihan1996/DNA_bert_6'"):
+        load_tokenizer("dnabert-6")
 
 
 def test_gzip_peaks_tokenize_like_plain(tokenizers, data_dir):

@@ -55,6 +55,21 @@ def peak_sequences(n: int = 400) -> list[str]:
     return seqs
 
 
+def _bert_style_fast_tokenizer(backend, max_tokens: int):
+    """Wrap a `tokenizers` model as BERT-style tokenizers are saved: [CLS] sequence [SEP], BERT's special tokens."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        model_max_length=max_tokens,
+    )
+
+
 def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128) -> Path:
     """DNABERT-style: BERT with an overlapping k-mer vocabulary (4^k k-mers + 5 special tokens)."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
@@ -92,8 +107,8 @@ def build_nt(path: Path, max_tokens: int = 64) -> Path:
 
 def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64) -> Path:
     """DNABERT-2-style: BERT with a BPE vocabulary trained with `tokenizers` on real Oct4 peaks."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
     backend = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -102,34 +117,22 @@ def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64) -> P
         vocab_size=vocab_size, special_tokens=_SPECIALS, initial_alphabet=list("ACGTN"), show_progress=False
     )
     backend.train_from_iterator(peak_sequences(), trainer)
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    tokenizer = _bert_style_fast_tokenizer(backend, max_tokens)
+    config = BertConfig(
+        vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small()
     )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-        model_max_length=max_tokens,
-    )
-    config = BertConfig(vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small())
     return _save(BertForSequenceClassification(config), tokenizer, path)
 
 
 def build_bigbird(path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2) -> Path:
     """Character-level BigBird with block-sparse attention (one token per base)."""
-    from tokenizers import Tokenizer, models, processors
-    from transformers import BigBirdConfig, BigBirdForSequenceClassification, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models
+    from transformers import BigBirdConfig, BigBirdForSequenceClassification
 
     torch.manual_seed(0)
     vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))  # no merges: one token per character
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-        model_max_length=max_tokens,
-    )
+    tokenizer = _bert_style_fast_tokenizer(backend, max_tokens)
     config = BigBirdConfig(
         vocab_size=len(vocab),
         max_position_embeddings=max_tokens,

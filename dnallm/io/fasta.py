@@ -113,9 +113,9 @@ def _describe_char(byte: int) -> str:
 def _hint_for(byte: int) -> str:
     char = chr(byte)
     if char in "RYSWKMBDHV":
-        return "ambiguity codes are replaced by N unless iupac='error'"
+        return "iupac='error' rejects ambiguity codes; the default iupac='n' reads them as N"
     if char == "U":
-        return "U is read as T unless uracil='error'"
+        return "uracil='error' rejects U; the default uracil='t' reads it as T"
     if char in "-.":
         return "remove alignment gaps; dnallm reads unaligned DNA"
     return "a DNA sequence may hold A C G T N (any case) and IUPAC ambiguity codes"
