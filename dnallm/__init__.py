@@ -2,6 +2,7 @@
 
 Public names::
 
+    from dnallm import DNAInference                          # predictions and embeddings
     from dnallm import read_fasta, iter_records, Record      # sequence input
     from dnallm import load_registry, ModelSpec              # the models.yaml registry
     from dnallm import load_tokenizer, DNATokenizer, Encoding  # tokenizer families with bp spans
@@ -14,7 +15,19 @@ from dnallm.tokenization import DNATokenizer, Encoding, detect_family, load_toke
 
 __version__ = "0.1.0"
 
+_LAZY = {"DNAInference": "dnallm.inference", "RunStats": "dnallm.inference"}
+
+
+def __getattr__(name: str):
+    """Import the inference engine (torch, pandas) on first use, so `dnallm models` and readers start fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dnallm' has no attribute {name!r}")
+
 __all__ = [
+    "DNAInference",
     "DNATokenizer",
     "DnallmError",
     "Encoding",
@@ -24,6 +37,7 @@ __all__ = [
     "ModelSpec",
     "Record",
     "RegistryError",
+    "RunStats",
     "TokenizerError",
     "detect_family",
     "get_spec",

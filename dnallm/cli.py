@@ -70,6 +70,96 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    from dnallm.inference import DNAInference
+
+    inf = DNAInference(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        attn_implementation=args.attn,
+        max_batch_tokens=args.max_batch_tokens,
+        trust_remote_code=args.trust_remote_code,
+        revision=args.revision,
+    )
+    if not args.quiet:
+        outputs = f": {', '.join(inf.output_columns)}" if inf.output_columns else ""
+        print(
+            f"dnallm: {args.model} ({type(inf.model).__name__}, {inf.head}{outputs}) on {inf.device}, "
+            f"{str(inf.dtype).removeprefix('torch.')}, attention {inf.attn_implementation}, "
+            f"{inf.tokenizer.family} tokens, {inf.tokenizer.max_tokens} per window",
+            file=sys.stderr,
+        )
+    return inf
+
+
+def _summary(args: argparse.Namespace, inf, rows: int, unit: str) -> None:
+    if args.quiet:
+        return
+    run = inf.last_run
+    rate = run.records / run.seconds if run.seconds else 0.0
+    where = args.output if args.output not in (None, "-") else "stdout"
+    print(
+        f"dnallm: {run.records:,} records ({run.windows:,} windows, {run.padding_fraction:.0%} padding) in "
+        f"{run.seconds:.1f} s, {rate:,.0f} records/s; {rows:,} {unit} -> {where}",
+        file=sys.stderr,
+    )
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from dnallm.io.writers import ResultWriter
+
+    writer = ResultWriter(args.output)  # checks the format and folder before the model loads
+    inf = _load(args)
+    with writer:
+        for frame in inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet,
+                                      iupac=args.iupac, uracil=args.uracil):
+            writer.write(frame)
+    _summary(args, inf, writer.rows, "rows")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dnallm.io.writers import ResultWriter
+
+    if str(args.output).endswith(".npz"):
+        inf = _load(args)
+        ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet,
+                                 iupac=args.iupac, uracil=args.uracil)
+        np.savez(args.output, ids=np.array(ids), embeddings=vectors)
+        _summary(args, inf, len(ids), "embeddings")
+        return 0
+    writer = ResultWriter(args.output)
+    inf = _load(args)
+    with writer:
+        for frame in inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet,
+                                    iupac=args.iupac, uracil=args.uracil):
+            writer.write(frame)
+    _summary(args, inf, writer.rows, "embeddings")
+    return 0
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("fasta", help="FASTA file, plain or gzip")
+    parser.add_argument("-m", "--model", required=True,
+                        help="model directory, models.yaml name (see `dnallm models`) or Hugging Face hub id")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--dtype", default="auto", help="auto (default: float32 on CPU), float32, bfloat16, float16")
+    parser.add_argument("--attn", default="auto", choices=["auto", "flash_attention_2", "sdpa", "eager"],
+                        help="attention backend (default: the fastest the model, device and dtype allow)")
+    parser.add_argument("--max-batch-tokens", type=int, default=16384,
+                        help="tokens per forward pass, padding included (default 16384)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow models that run Python code from their repository (read it first)")
+    parser.add_argument("--revision", help="hub branch, tag or commit")
+    parser.add_argument("--iupac", choices=["n", "error"], default="n",
+                        help="IUPAC ambiguity codes: replace by N (default) or reject")
+    parser.add_argument("--uracil", choices=["t", "error"], default="t", help="U: read as T (default) or reject")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dnallm",
@@ -94,6 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--uracil", choices=["t", "error"], default="t", help="U: read as T (default) or reject")
     validate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     validate.set_defaults(func=_cmd_validate)
+
+    predict = sub.add_parser("predict", help="one result row per FASTA record")
+    _model_options(predict)
+    predict.add_argument("-o", "--output", help="output file: .tsv, .csv, .jsonl or .parquet (default: TSV to stdout)")
+    predict.add_argument("--per-window", action="store_true",
+                         help="one row per window of long records, with its bp start and end")
+    predict.set_defaults(func=_cmd_predict)
+
+    embed = sub.add_parser("embed", help="one embedding per FASTA record")
+    _model_options(embed)
+    embed.add_argument("-o", "--output", required=True,
+                       help="output file: .npz (ids, embeddings), .parquet, .tsv, .csv or .jsonl")
+    embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",
+                       help="mean over sequence tokens (default) or the [CLS] token")
+    embed.set_defaults(func=_cmd_embed)
     return parser
 
 

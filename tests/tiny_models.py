@@ -21,18 +21,28 @@ LABELS = {0: "Mafk", 1: "Oct4"}
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def _small(**extra) -> dict:
+def _small(head: str = "classification", **extra) -> dict:
+    """A small config; ``head`` = classification (Mafk/Oct4), regression (one value) or masked_lm."""
+    labels = dict(LABELS) if head == "classification" else {0: "value"}
     return dict(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=64,
         initializer_range=INIT,
-        num_labels=2,
-        id2label=dict(LABELS),
-        label2id={v: k for k, v in LABELS.items()},
+        num_labels=len(labels),
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
         **extra,
     )
+
+
+def _head_class(family_prefix: str, head: str):
+    import transformers
+
+    suffix = {"classification": "ForSequenceClassification", "regression": "ForSequenceClassification",
+              "masked_lm": "ForMaskedLM", "encoder": "Model"}[head]
+    return getattr(transformers, family_prefix + suffix)
 
 
 def _save(model, tokenizer, path: Path) -> Path:
@@ -70,21 +80,21 @@ def _bert_style_fast_tokenizer(backend, max_tokens: int):
     )
 
 
-def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128) -> Path:
+def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128, head: str = "classification") -> Path:
     """DNABERT-style: BERT with an overlapping k-mer vocabulary (4^k k-mers + 5 special tokens)."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    from transformers import BertConfig, BertTokenizer
 
     torch.manual_seed(0)
     kmers = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
     vocab = {t: i for i, t in enumerate(_SPECIALS + kmers)}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, model_max_length=max_tokens)
-    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_tokens, pad_token_id=0, **_small())
-    return _save(BertForSequenceClassification(config), tokenizer, path)
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_tokens, pad_token_id=0, **_small(head))
+    return _save(_head_class("Bert", head)(config), tokenizer, path)
 
 
-def build_nt(path: Path, max_tokens: int = 64) -> Path:
+def build_nt(path: Path, max_tokens: int = 64, head: str = "classification") -> Path:
     """Nucleotide-Transformer-style: ESM with non-overlapping 6-mers, single bases and N (as NT's vocabulary)."""
-    from transformers import EsmConfig, EsmForSequenceClassification, EsmTokenizer
+    from transformers import EsmConfig, EsmTokenizer
 
     torch.manual_seed(0)
     path.mkdir(parents=True, exist_ok=True)
@@ -100,15 +110,15 @@ def build_nt(path: Path, max_tokens: int = 64) -> Path:
         mask_token_id=tokenizer.mask_token_id,
         position_embedding_type="absolute",
         token_dropout=False,
-        **_small(),
+        **_small(head),
     )
-    return _save(EsmForSequenceClassification(config), tokenizer, path)
+    return _save(_head_class("Esm", head)(config), tokenizer, path)
 
 
-def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64) -> Path:
+def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64, head: str = "classification") -> Path:
     """DNABERT-2-style: BERT with a BPE vocabulary trained with `tokenizers` on real Oct4 peaks."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertConfig
 
     torch.manual_seed(0)
     backend = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -119,15 +129,18 @@ def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64) -> P
     backend.train_from_iterator(peak_sequences(), trainer)
     tokenizer = _bert_style_fast_tokenizer(backend, max_tokens)
     config = BertConfig(
-        vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small()
+        vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small(head)
     )
-    return _save(BertForSequenceClassification(config), tokenizer, path)
+    return _save(_head_class("Bert", head)(config), tokenizer, path)
 
 
-def build_bigbird(path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2) -> Path:
-    """Character-level BigBird with block-sparse attention (one token per base)."""
+def build_bigbird(
+    path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2, head: str = "classification"
+) -> Path:
+    """Character-level BigBird with block-sparse attention (one token per base); inputs of at most
+    (5 + 2 * random_blocks) * block_size = 144 tokens run on full attention."""
     from tokenizers import Tokenizer, models
-    from transformers import BigBirdConfig, BigBirdForSequenceClassification
+    from transformers import BigBirdConfig
 
     torch.manual_seed(0)
     vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
@@ -143,9 +156,9 @@ def build_bigbird(path: Path, max_tokens: int = 1024, block_size: int = 16, rand
         bos_token_id=2,
         eos_token_id=3,
         sep_token_id=3,
-        **_small(),
+        **_small(head),
     )
-    return _save(BigBirdForSequenceClassification(config), tokenizer, path)
+    return _save(_head_class("BigBird", head)(config), tokenizer, path)
 
 
 BUILDERS = {

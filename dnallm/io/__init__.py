@@ -1,5 +1,5 @@
 """Reading sequences in and writing results out."""
 
-from dnallm.io.fasta import Record, clean_sequence, iter_records, read_fasta
+from dnallm.io.fasta import Record, clean_sequence, count_records, iter_records, read_fasta
 
-__all__ = ["Record", "clean_sequence", "iter_records", "read_fasta"]
+__all__ = ["Record", "clean_sequence", "count_records", "iter_records", "read_fasta"]

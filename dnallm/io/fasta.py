@@ -254,6 +254,26 @@ def read_fasta(
     return _parse_file(path, iupac, uracil)
 
 
+def count_records(source: object) -> int | None:
+    """Count the headers of a FASTA file quickly (for progress bars); None for anything but an existing file."""
+    if not isinstance(source, (str, os.PathLike)) or not os.path.isfile(source):
+        return None
+    path = Path(source)
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    count = 0
+    previous = b"\n"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            while block := fh.read(1 << 22):
+                data = previous + block
+                count += data.count(b"\n>") + data.count(b"\r>")
+                previous = block[-1:]
+    except (OSError, EOFError, zlib.error):
+        return None
+    return count
+
+
 def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
     name = str(path)
     table = _TABLES[(iupac, uracil)]

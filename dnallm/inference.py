@@ -1,0 +1,376 @@
+"""DNAInference: a thin facade that reads records, windows them, batches the windows, runs the model and gives
+one result per record, in input order.
+
+Aggregation rule for records longer than the model's input: every window is run, and a record's output is the
+mean of its windows' outputs (probabilities, values, mean log-probabilities or pooled embeddings), each window
+weighted equally. ``predict(..., per_window=True)`` returns the windows' own outputs with their bp coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dnallm.batching import pad_batch, plan_batches, prefetch
+from dnallm.errors import DnallmError
+from dnallm.io.fasta import Record, SequenceInput, count_records, iter_records
+from dnallm.modeling import LoadedModel, attention_type_for, bigbird_full_attention_limit, load_model
+from dnallm.tokenization import Encoding
+
+logger = logging.getLogger(__name__)
+
+_RESERVED = ("id", "length", "n_windows", "window", "start", "end")
+
+
+@dataclass
+class RunStats:
+    """What the last ``predict``/``embed`` call did (for benchmarks and for checking BigBird's attention)."""
+
+    records: int = 0
+    windows: int = 0
+    batches: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    seconds: float = 0.0
+    attention_types: Counter = field(default_factory=Counter)
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the computed tokens that were padding."""
+        return 0.0 if not self.padded_tokens else 1 - self.tokens / self.padded_tokens
+
+
+class DNAInference:
+    """Predictions and embeddings from a pretrained DNA language model.
+
+    Args:
+        model: a local model directory, a models.yaml name (``dnallm models``) or a Hugging Face hub id.
+        device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+        dtype: ``"auto"`` (float32 on CPU; bfloat16 or float16 on CUDA), ``"float32"``, ``"bfloat16"``, ``"float16"``.
+        attn_implementation: ``"auto"``, ``"flash_attention_2"``, ``"sdpa"`` or ``"eager"``; the choice made at
+            load is :attr:`attn_implementation` and is logged with its reason.
+        max_batch_tokens: the most tokens (padding included) one forward pass may hold.
+        trust_remote_code: allow models whose repository ships Python code (HyenaDNA, Caduceus, DNABERT-2, NT v2).
+            Read that code first.
+        revision: hub branch, tag or commit.
+        tokenizer_family, k, max_tokens: override the registry or what is detected from the model.
+        window_overlap: tokens shared by consecutive windows of a long record (default a tenth of a window).
+
+    Attributes:
+        head: what the model computes (see :mod:`dnallm.modeling`): decides the columns of :meth:`predict`.
+        output_columns: those columns.
+        last_run: :class:`RunStats` of the last call.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        attn_implementation: str = "auto",
+        max_batch_tokens: int = 16384,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        tokenizer_family: str | None = None,
+        k: int | None = None,
+        max_tokens: int | None = None,
+        window_overlap: int | None = None,
+    ):
+        if model is None:
+            raise DnallmError("DNAInference needs a model: a local directory, a models.yaml name or a hub id")
+        if max_batch_tokens < 1:
+            raise DnallmError(f"max_batch_tokens must be positive, not {max_batch_tokens}")
+        self._loaded: LoadedModel = load_model(
+            model,
+            device=device,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            tokenizer_family=tokenizer_family,
+            k=k,
+            max_tokens=max_tokens,
+        )
+        self.name = str(model)
+        self.max_batch_tokens = max_batch_tokens
+        self.window_overlap = window_overlap
+        self.last_run = RunStats()
+        config = self.model.config
+        if self.head in ("classification", "multilabel"):
+            labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+            self.output_columns = [f"p_{label}" if label in _RESERVED else label for label in labels]
+        elif self.head == "regression":
+            self.output_columns = ["value"] if config.num_labels == 1 else [
+                f"value_{config.id2label.get(i, i)}" for i in range(config.num_labels)
+            ]
+        elif self.head in ("masked_lm", "causal_lm"):
+            self.output_columns = ["mean_log_prob"]
+        else:
+            self.output_columns = []
+        block = getattr(config, "block_size", None) if getattr(config, "attention_type", "") == "block_sparse" else None
+        self._block_size: int | None = block
+
+    # -- what was loaded ----------------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> Any:
+        """The transformers model, in eval mode."""
+        return self._loaded.model
+
+    @property
+    def tokenizer(self):
+        """The :class:`dnallm.DNATokenizer` of the model's family."""
+        return self._loaded.tokenizer
+
+    @property
+    def head(self) -> str:
+        return self._loaded.head
+
+    @property
+    def device(self) -> torch.device:
+        return self._loaded.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._loaded.dtype
+
+    @property
+    def attn_implementation(self) -> str:
+        """The attention backend chosen at load: ``flash_attention_2``, ``sdpa`` or ``eager``."""
+        return self._loaded.attn_implementation
+
+    def __repr__(self) -> str:
+        return (
+            f"DNAInference({self.name!r}, head={self.head!r}, device={str(self.device)!r}, "
+            f"dtype={str(self.dtype).removeprefix('torch.')!r}, attn={self.attn_implementation!r}, "
+            f"tokenizer={self.tokenizer!r})"
+        )
+
+    # -- public calls ---------------------------------------------------------------------------------------------
+
+    def predict(
+        self,
+        source: SequenceInput,
+        *,
+        per_window: bool = False,
+        progress: bool = False,
+        iupac: str = "n",
+        uracil: str = "t",
+    ) -> pd.DataFrame:
+        """One row per record, in input order.
+
+        Args:
+            source: a FASTA path, a sequence string, a list, a dict or an iterable of records
+                (see :func:`dnallm.iter_records`).
+            per_window: one row per window instead, with ``window``, ``start`` and ``end`` (bp on the record).
+            progress: show a progress bar with records/s on stderr.
+            iupac, uracil: the alphabet policy (see :mod:`dnallm.io.fasta`).
+
+        Returns:
+            DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns`.
+        """
+        frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil))
+        return pd.concat(frames, ignore_index=True)
+
+    def iter_predict(
+        self,
+        source: SequenceInput,
+        *,
+        per_window: bool = False,
+        progress: bool = False,
+        iupac: str = "n",
+        uracil: str = "t",
+    ) -> Iterator[pd.DataFrame]:
+        """Like :meth:`predict`, streamed: DataFrames of consecutive records, in input order, as they are done."""
+        if self.head == "encoder":
+            raise DnallmError(
+                f"{self.name} is a bare encoder without a prediction head: it has nothing to predict; "
+                "use embed() (CLI: dnallm embed) for its embeddings"
+            )
+        for records, windows, values in self._run(source, "predict", progress, iupac, uracil):
+            yield self._frame(records, windows, values, per_window)
+
+    def embed(
+        self,
+        source: SequenceInput,
+        *,
+        pooling: str = "mean",
+        progress: bool = False,
+        iupac: str = "n",
+        uracil: str = "t",
+    ) -> tuple[list[str], np.ndarray]:
+        """Per-record embeddings from the last hidden layer.
+
+        Args:
+            pooling: ``"mean"`` over the record's sequence tokens (special tokens and padding excluded), or
+                ``"cls"``: the first special token's vector (for models that add one).
+
+        Returns:
+            ids in input order, and a float32 array ``(n_records, hidden_size)``. Long records: the mean of their
+            windows' embeddings.
+        """
+        ids: list[str] = []
+        arrays: list[np.ndarray] = []
+        for records, windows, values in self._run(source, _embed_kind(pooling, self), progress, iupac, uracil):
+            ids.extend(r.id for r in records)
+            arrays.append(_per_record(values, windows).astype(np.float32))
+        return ids, np.concatenate(arrays)
+
+    def iter_embed(
+        self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
+        uracil: str = "t",
+    ) -> Iterator[pd.DataFrame]:
+        """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
+        for records, windows, values in self._run(source, _embed_kind(pooling, self), progress, iupac, uracil):
+            frame = pd.DataFrame(_per_record(values, windows), columns=[f"dim_{i}" for i in range(values.shape[1])])
+            frame.insert(0, "n_windows", [len(w) for w in windows])
+            frame.insert(0, "length", [len(r) for r in records])
+            frame.insert(0, "id", [r.id for r in records])
+            yield frame
+
+    # -- the engine -----------------------------------------------------------------------------------------------
+
+    def _chunks(self, records: Iterator[Record]) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
+        """Records with their windows, in chunks of about 16 batches' worth of tokens (tokenized ahead)."""
+        budget = 16 * self.max_batch_tokens
+        recs: list[Record] = []
+        wins: list[list[Encoding]] = []
+        tokens = 0
+        for rec in records:
+            windows = self.tokenizer.windows(rec, overlap=self.window_overlap)
+            recs.append(rec)
+            wins.append(windows)
+            tokens += sum(len(w) for w in windows)
+            if tokens >= budget or len(recs) >= 8192:
+                yield recs, wins
+                recs, wins, tokens = [], [], 0
+        if recs:
+            yield recs, wins
+
+    def _run(
+        self, source: SequenceInput, kind: str, progress: bool, iupac: str, uracil: str
+    ) -> Iterator[tuple[list[Record], list[list[Encoding]], np.ndarray]]:
+        """Yield (records, their windows, per-record or per-window outputs) chunk by chunk, in input order."""
+        stats = RunStats()
+        self.last_run = stats
+        start = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            total = count_records(source) if isinstance(source, (str, Path)) else None
+            bar = tqdm(total=total, unit=" records", desc="dnallm", dynamic_ncols=True)
+        try:
+            chunks = prefetch(self._chunks(iter_records(source, iupac=iupac, uracil=uracil)))
+            for recs, wins in chunks:
+                flat = [w for ws in wins for w in ws]
+                values = self._forward_all(flat, kind, stats)
+                stats.records += len(recs)
+                stats.windows += len(flat)
+                yield recs, wins, values
+                if bar is not None:
+                    bar.update(len(recs))
+        finally:
+            if bar is not None:
+                bar.close()
+            stats.seconds = time.perf_counter() - start
+
+    def _forward_all(self, encodings: list[Encoding], kind: str, stats: RunStats) -> np.ndarray:
+        """Outputs of every window, ``(n_windows, dim)`` float32, in the order given."""
+        lengths = np.array([len(e) for e in encodings])
+        group = None
+        if self._block_size:
+            # block-sparse BigBird: a batch holds one block layout, so padding never changes an input's attention
+            # pattern; inputs short enough for full attention share one group
+            sparse = lengths > bigbird_full_attention_limit(self.model.config)
+            group = np.where(sparse, -(-lengths // self._block_size), 0)
+        out: np.ndarray | None = None
+        pad_id = self.tokenizer.pad_id if self.tokenizer.pad_id is not None else 0
+        for batch_index in plan_batches(lengths, self.max_batch_tokens, group):
+            batch = pad_batch([encodings[i] for i in batch_index], pad_id)
+            longest = batch["input_ids"].shape[1]
+            with torch.inference_mode(), attention_type_for(self.model, longest) as attention:
+                values = self._forward(batch, kind)
+            if out is None:
+                out = np.empty((len(encodings), values.shape[1]), dtype=np.float32)
+            out[batch_index] = values
+            stats.batches += 1
+            stats.tokens += int(lengths[batch_index].sum())
+            stats.padded_tokens += len(batch_index) * longest
+            if attention is not None:
+                stats.attention_types[attention] += 1
+        assert out is not None
+        return out
+
+    def _forward(self, batch: dict[str, torch.Tensor], kind: str) -> np.ndarray:
+        device = self.device
+        ids = batch["input_ids"].to(device, non_blocking=True)
+        attention_mask = batch["attention_mask"].to(device, non_blocking=True)
+        if kind == "predict":
+            output = self.model(input_ids=ids, attention_mask=attention_mask)
+            logits = (output.logits if hasattr(output, "logits") else output.prediction_logits).float()
+            if self.head == "classification":
+                values = logits.softmax(-1)
+            elif self.head == "multilabel":
+                values = logits.sigmoid()
+            elif self.head == "regression":
+                values = logits
+            else:
+                content = batch["content_mask"].to(device)
+                if self.head == "causal_lm":  # token t is predicted from the tokens before it
+                    logits, ids, content = logits[:, :-1], ids[:, 1:], content[:, 1:]
+                log_prob = logits.gather(-1, ids[..., None])[..., 0] - logits.logsumexp(-1)
+                values = ((log_prob * content).sum(1) / content.sum(1).clamp(min=1))[:, None]
+            return values.cpu().numpy()
+        hidden = self.model.base_model(input_ids=ids, attention_mask=attention_mask).last_hidden_state.float()
+        if kind == "embed_cls":
+            return hidden[:, 0].cpu().numpy()
+        content = batch["content_mask"].to(device)[..., None]
+        return ((hidden * content).sum(1) / content.sum(1).clamp(min=1)).cpu().numpy()
+
+    def _frame(
+        self, records: list[Record], windows: list[list[Encoding]], values: np.ndarray, per_window: bool
+    ) -> pd.DataFrame:
+        counts = np.array([len(w) for w in windows])
+        if per_window:
+            flat = [w for ws in windows for w in ws]
+            frame = pd.DataFrame(values.astype(np.float64), columns=self.output_columns)
+            frame.insert(0, "end", [w.end for w in flat])
+            frame.insert(0, "start", [w.start for w in flat])
+            frame.insert(0, "window", [w.window for w in flat])
+            frame.insert(0, "n_windows", np.repeat(counts, counts))
+            frame.insert(0, "length", np.repeat([len(r) for r in records], counts))
+            frame.insert(0, "id", np.repeat([r.id for r in records], counts))
+            return frame
+        frame = pd.DataFrame(_per_record(values, windows), columns=self.output_columns)
+        frame.insert(0, "n_windows", counts)
+        frame.insert(0, "length", [len(r) for r in records])
+        frame.insert(0, "id", [r.id for r in records])
+        return frame
+
+
+def _per_record(values: np.ndarray, windows: list[list[Encoding]]) -> np.ndarray:
+    """The aggregation rule: a record's output is the mean of its windows' outputs (float64)."""
+    counts = np.array([len(w) for w in windows])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.add.reduceat(values.astype(np.float64), starts, axis=0) / counts[:, None]
+
+
+def _embed_kind(pooling: str, inference: DNAInference) -> str:
+    if pooling == "mean":
+        return "embed_mean"
+    if pooling == "cls":
+        if not len(inference.tokenizer.prefix_ids):
+            raise DnallmError(f"{inference.name} adds no leading special token; use pooling='mean'")
+        return "embed_cls"
+    raise DnallmError(f"unknown pooling {pooling!r}; use 'mean' or 'cls'")

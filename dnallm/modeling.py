@@ -1,0 +1,351 @@
+"""Load a DNA language model and its tokenizer; decide the attention backend once; keep BigBird honest.
+
+A model is named by a local directory, a models.yaml name or a Hugging Face hub id. Loading detects what the
+model's head computes, which decides what ``DNAInference.predict`` returns:
+
+==================  ==================================================  =============================================
+head                detected from                                       ``predict`` columns
+==================  ==================================================  =============================================
+``classification``  ``*ForSequenceClassification``, 2+ labels          one probability per label (softmax), named
+                                                                        from ``id2label``
+``multilabel``      ``problem_type == "multi_label_classification"``    one probability per label (sigmoid)
+``regression``      ``num_labels == 1`` or ``problem_type ==            ``value`` (or ``value_<label>`` for several)
+                    "regression"``
+``masked_lm``       ``*ForMaskedLM``, ``*ForPreTraining``               ``mean_log_prob``: mean over the record's
+                                                                        tokens of log p(token), nothing masked
+``causal_lm``       ``*ForCausalLM``                                    ``mean_log_prob``: mean log p(token | the
+                                                                        tokens before it)
+``encoder``         a bare encoder (``*Model``)                         none: ``predict`` says to use ``embed``
+==================  ==================================================  =============================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dnallm.errors import DnallmError, ModelLoadError
+from dnallm.registry import ModelSpec, find_spec, get_spec
+from dnallm.tokenization import DNATokenizer, load_tokenizer, max_tokens_from_config
+
+logger = logging.getLogger(__name__)
+
+HEADS = ("classification", "multilabel", "regression", "masked_lm", "causal_lm", "encoder")
+ATTENTION_BACKENDS = ("flash_attention_2", "sdpa", "eager")
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with everything decided at load."""
+
+    model: Any
+    tokenizer: DNATokenizer
+    head: str
+    device: torch.device
+    dtype: torch.dtype
+    attn_implementation: str
+    attn_reason: str
+    source: str
+    spec: ModelSpec | None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# device, dtype, attention backend
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else Apple MPS, else CPU. Otherwise as given (``"cpu"``, ``"cuda:1"``)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise DnallmError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DnallmError(f"device {device!r} was asked for, but this PyTorch build sees no CUDA GPU; use --device cpu")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"``: float32 on CPU and MPS; bfloat16 on a CUDA GPU that supports it, else float16."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise DnallmError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return _DTYPES[dtype]
+
+
+def flash_attn_importable() -> bool:
+    """Whether the ``flash_attn`` package can be imported (it is built against CUDA; there is no CPU build)."""
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def choose_attn_implementation(
+    model_class: type,
+    device: torch.device,
+    dtype: torch.dtype,
+    requested: str = "auto",
+    flash_available: bool | None = None,
+) -> tuple[str, str]:
+    """The one place that decides the attention backend.
+
+    ``auto``: ``flash_attention_2`` when flash-attn is importable, the device is CUDA, the dtype is float16 or
+    bfloat16 and the architecture supports it; else ``sdpa`` where the architecture supports it; else ``eager``.
+    An explicit request is checked against the same conditions and refused with the reason.
+
+    Returns:
+        (backend, reason): the reason is the sentence dnallm logs.
+    """
+    name = model_class.__name__
+    supports_flash = bool(getattr(model_class, "_supports_flash_attn", False)
+                          or getattr(model_class, "_supports_flash_attn_2", False))
+    supports_sdpa = bool(getattr(model_class, "_supports_sdpa", False))
+    flash_available = flash_attn_importable() if flash_available is None else flash_available
+    half = dtype in (torch.float16, torch.bfloat16)
+
+    flash_blockers = []
+    if not flash_available:
+        flash_blockers.append("flash-attn is not installed")
+    if device.type != "cuda":
+        flash_blockers.append(f"the device is {device.type}, not CUDA")
+    if not half:
+        flash_blockers.append(f"the dtype is {str(dtype).removeprefix('torch.')}, not float16/bfloat16")
+    if not supports_flash:
+        flash_blockers.append(f"{name} does not support it")
+
+    if requested == "flash_attention_2":
+        if flash_blockers:
+            raise DnallmError(f"flash_attention_2 cannot run: {'; '.join(flash_blockers)}")
+        return "flash_attention_2", "asked for"
+    if requested == "sdpa":
+        if not supports_sdpa:
+            raise DnallmError(f"sdpa cannot run: {name} does not support it; use --attn eager or auto")
+        return "sdpa", "asked for"
+    if requested == "eager":
+        return "eager", "asked for"
+    if requested != "auto":
+        raise DnallmError(f"unknown attention backend {requested!r}; use auto, {', '.join(ATTENTION_BACKENDS)}")
+
+    if not flash_blockers:
+        return "flash_attention_2", f"flash-attn installed, CUDA, {str(dtype).removeprefix('torch.')}"
+    if supports_sdpa:
+        return "sdpa", f"not flash_attention_2: {'; '.join(flash_blockers)}"
+    return "eager", f"{name} supports neither flash_attention_2 nor sdpa"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# heads and classes
+
+
+def detect_head(config: Any) -> str:
+    """What the model computes, from its config; see the module docstring."""
+    archs = getattr(config, "architectures", None) or []
+    arch = archs[0] if archs else ""
+    problem = getattr(config, "problem_type", None)
+    if arch.endswith("ForSequenceClassification"):
+        if problem == "regression" or config.num_labels == 1:
+            return "regression"
+        if problem == "multi_label_classification":
+            return "multilabel"
+        return "classification"
+    if arch.endswith(("ForMaskedLM", "ForPreTraining")):
+        return "masked_lm"
+    if arch.endswith(("ForCausalLM", "LMHeadModel")):
+        return "causal_lm"
+    if arch.endswith("Model") or not arch:
+        return "encoder"
+    raise ModelLoadError(
+        f"dnallm does not know what {arch} predicts; it runs sequence classifiers and regressors, masked and causal "
+        "language models, and bare encoders (for embed)"
+    )
+
+
+def _auto_class(head: str) -> Any:
+    import transformers
+
+    return {
+        "classification": transformers.AutoModelForSequenceClassification,
+        "multilabel": transformers.AutoModelForSequenceClassification,
+        "regression": transformers.AutoModelForSequenceClassification,
+        "masked_lm": transformers.AutoModelForMaskedLM,
+        "causal_lm": transformers.AutoModelForCausalLM,
+        "encoder": transformers.AutoModel,
+    }[head]
+
+
+def _model_class(config: Any, auto_class: Any, source: str, trust_remote_code: bool, revision: str | None) -> type:
+    auto_map = getattr(config, "auto_map", None) or {}
+    if trust_remote_code and auto_class.__name__ in auto_map:
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+        return get_class_from_dynamic_module(auto_map[auto_class.__name__], source, revision=revision)
+    try:
+        return auto_class._model_mapping[type(config)]
+    except KeyError:
+        raise ModelLoadError(
+            f"{source}: transformers has no {auto_class.__name__.removeprefix('AutoModel') or 'base'} class for "
+            f"model type '{config.model_type}'"
+        ) from None
+
+
+def _remote_code_error(model: str, source: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{model}' runs Python code from its repository ({source}), which dnallm does not execute unless asked: "
+        "read that code, then pass trust_remote_code=True (CLI: --trust-remote-code)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# loading
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No per-tensor 'Loading weights' progress bar from transformers while dnallm loads a model."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_model(
+    model: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    attn_implementation: str = "auto",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    tokenizer_family: str | None = None,
+    k: int | None = None,
+    max_tokens: int | None = None,
+) -> LoadedModel:
+    """Load a model and its tokenizer for inference; see :class:`dnallm.DNAInference` for the arguments."""
+    from transformers import AutoConfig
+
+    name = str(model)
+    spec: ModelSpec | None = None
+    source = name
+    if not Path(name).is_dir():
+        if Path(name).exists():
+            raise ModelLoadError(f"{name}: is a file; a model is a directory (config.json, weights, tokenizer files)")
+        if isinstance(model, Path) or name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name:
+            raise ModelLoadError(f"{name}: no such model directory; check the path")
+        spec = find_spec(name)
+        if spec is None and "/" not in name:
+            spec = get_spec(name)  # unknown name: raises with close names
+        if spec is not None:
+            source = spec.hub_id
+            if spec.trust_remote_code and not trust_remote_code:
+                raise _remote_code_error(name, source)
+    elif not (Path(name) / "config.json").is_file():
+        raise ModelLoadError(f"{name}: no config.json; a model directory is written by model.save_pretrained()")
+
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, revision=revision)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise _remote_code_error(name, source) from None
+        raise ModelLoadError(f"{name}: cannot read its config.json ({exc})") from None
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot load '{name}': it is not a local directory and the Hugging Face hub did not provide "
+            f"'{source}' ({str(exc).splitlines()[0]}); check the name and your network, or pass a local directory"
+        ) from None
+
+    head = detect_head(config)
+    auto_class = _auto_class(head)
+    model_class = _model_class(config, auto_class, source, trust_remote_code, revision)
+    backend, reason = choose_attn_implementation(model_class, device, dtype, attn_implementation)
+
+    if max_tokens is None:
+        max_tokens = spec.max_tokens if spec is not None else max_tokens_from_config(config)
+    tokenizer = load_tokenizer(
+        source,
+        tokenizer_family=tokenizer_family or (spec.tokenizer_family if spec else None),
+        k=k if k is not None else (spec.k if spec else None),
+        max_tokens=max_tokens,
+        trust_remote_code=trust_remote_code,
+        revision=revision,
+    )
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": backend, "revision": revision}
+    if trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    with _quiet_transformers():
+        loader = auto_class if trust_remote_code else model_class
+        net = loader.from_pretrained(source, **kwargs)
+    net.to(device).eval()
+    logger.info(
+        "loaded %s: %s, head %s, on %s in %s; attention %s (%s)",
+        name, type(net).__name__, head, device, str(dtype).removeprefix("torch."), backend, reason,
+    )
+    return LoadedModel(net, tokenizer, head, device, dtype, backend, reason, source, spec)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# BigBird: block-sparse for long inputs, without transformers' permanent switch to full attention
+
+
+def _bigbird_base(model: Any) -> Any | None:
+    config = getattr(model, "config", None)
+    if getattr(config, "attention_type", None) != "block_sparse":
+        return None
+    for module in model.modules():
+        if hasattr(module, "set_attention_type") and hasattr(module, "encoder") and hasattr(module, "attention_type"):
+            return module
+    return None
+
+
+def bigbird_full_attention_limit(config: Any) -> int:
+    """Inputs of at most this many tokens cannot run block-sparse: (5 + 2 * random blocks) * block size."""
+    return (5 + 2 * config.num_random_blocks) * config.block_size
+
+
+@contextmanager
+def attention_type_for(model: Any, seq_len: int) -> Iterator[str | None]:
+    """Run one BigBird forward with the attention type its input length allows, then restore the configured one.
+
+    transformers switches a block-sparse BigBird to full attention for good after a single input of at most
+    ``bigbird_full_attention_limit`` tokens. dnallm switches for that batch only, so later long inputs run
+    block-sparse again. Yields the attention type in force (None for other models).
+    """
+    base = _bigbird_base(model)
+    if base is None:
+        yield None
+        return
+    configured = model.config.attention_type
+    needed = "original_full" if seq_len <= bigbird_full_attention_limit(model.config) else configured
+    base.set_attention_type(needed)
+    try:
+        yield needed
+    finally:
+        base.set_attention_type(configured)
