@@ -98,8 +98,11 @@ def test_predict_equals_direct_forward(case_dirs, mixed_records, case):
     # batch invariance: one window per forward pass vs everything in few batches
     tiny = DNAInference(case_dirs[case], max_batch_tokens=1).predict(mixed_records)
     large = DNAInference(case_dirs[case], max_batch_tokens=1_000_000).predict(mixed_records)
-    assert np.abs(tiny[inf.output_columns].to_numpy() - got).max() <= 1e-5
-    assert np.abs(large[inf.output_columns].to_numpy() - got).max() <= 1e-5
+    diff_tiny = np.abs(tiny[inf.output_columns].to_numpy() - got).max()
+    diff_large = np.abs(large[inf.output_columns].to_numpy() - got).max()
+    assert diff_tiny <= 1e-5 and diff_large <= 1e-5
+    print(f"\n{case}: {len(df)} records, {df['n_windows'].sum()} windows; max |predict - direct forward| = "
+          f"{np.abs(got - expected).max():.1e}; budget 1 vs 16384: {diff_tiny:.1e}; 1e6 vs 16384: {diff_large:.1e}")
     if bigbird:
         assert inf.last_run.attention_types.keys() <= {"block_sparse", "original_full"}
 
@@ -224,6 +227,7 @@ def test_bigbird_short_long_short_stays_block_sparse(case_dirs, data_dir):
         values = df[["Mafk", "Oct4"]].to_numpy()[0]
         calls.append((next(iter(batch)), dict(inf.last_run.attention_types), set(seen), values))
     for name, attention, ran, values in calls:
+        print(f"\n{name}: attention {attention}, layer 0 ran {sorted(ran)}, p = {values.round(6).tolist()}")
         if name == "long":
             assert attention == {"block_sparse": 1}
             assert ran == {"BigBirdBlockSparseAttention"}
