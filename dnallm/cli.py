@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from dnallm import __version__
 from dnallm.errors import DnallmError
+from dnallm.registry import DEFAULT_MODEL
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             "?" if s.max_bp is None else f"{s.max_bp:,}",
             "yes" if s.trust_remote_code else "no",
             s.license or "-",
-            s.hub_id,
+            s.hub_id or "(inside dnallm)",
         )
         for s in specs
     ]
@@ -143,8 +144,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fasta", help="FASTA file, plain or gzip")
-    parser.add_argument("-m", "--model", required=True,
-                        help="model directory, models.yaml name (see `dnallm models`) or Hugging Face hub id")
+    parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
+                        help="model directory, models.yaml name (see `dnallm models`) or Hugging Face hub id "
+                             f"(default: {DEFAULT_MODEL}, the embedded demo model, offline)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default="auto", help="auto (default: float32 on CPU), float32, bfloat16, float16")
     parser.add_argument("--attn", default="auto", choices=["auto", "flash_attention_2", "sdpa", "eager"],

@@ -24,6 +24,7 @@ from dnallm.batching import pad_batch, plan_batches, prefetch
 from dnallm.errors import DnallmError
 from dnallm.io.fasta import Record, SequenceInput, count_records, iter_records
 from dnallm.modeling import LoadedModel, attention_type_for, bigbird_full_attention_limit, load_model
+from dnallm.registry import DEFAULT_MODEL
 from dnallm.tokenization import Encoding
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class DNAInference:
     """Predictions and embeddings from a pretrained DNA language model.
 
     Args:
-        model: a local model directory, a models.yaml name (``dnallm models``) or a Hugging Face hub id.
+        model: a local model directory, a models.yaml name (``dnallm models``) or a Hugging Face hub id. Default:
+            the embedded demo model ``demo-oct4-mafk`` (Oct4 vs Mafk ChIP-seq peaks), which works offline.
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
         dtype: ``"auto"`` (float32 on CPU; bfloat16 or float16 on CUDA), ``"float32"``, ``"bfloat16"``, ``"float16"``.
         attn_implementation: ``"auto"``, ``"flash_attention_2"``, ``"sdpa"`` or ``"eager"``; the choice made at
@@ -87,7 +89,7 @@ class DNAInference:
         window_overlap: int | None = None,
     ):
         if model is None:
-            raise DnallmError("DNAInference needs a model: a local directory, a models.yaml name or a hub id")
+            model = DEFAULT_MODEL
         if max_batch_tokens < 1:
             raise DnallmError(f"max_batch_tokens must be positive, not {max_batch_tokens}")
         self._loaded: LoadedModel = load_model(
@@ -177,7 +179,8 @@ class DNAInference:
             iupac, uracil: the alphabet policy (see :mod:`dnallm.io.fasta`).
 
         Returns:
-            DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns`.
+            DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns` (float32, the
+            model's precision; a record's windows are averaged in float64).
         """
         frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil))
         return pd.concat(frames, ignore_index=True)
@@ -232,7 +235,8 @@ class DNAInference:
     ) -> Iterator[pd.DataFrame]:
         """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
         for records, windows, values in self._run(source, _embed_kind(pooling, self), progress, iupac, uracil):
-            frame = pd.DataFrame(_per_record(values, windows), columns=[f"dim_{i}" for i in range(values.shape[1])])
+            vectors = _per_record(values, windows).astype(np.float32)
+            frame = pd.DataFrame(vectors, columns=[f"dim_{i}" for i in range(values.shape[1])])
             frame.insert(0, "n_windows", [len(w) for w in windows])
             frame.insert(0, "length", [len(r) for r in records])
             frame.insert(0, "id", [r.id for r in records])
@@ -344,7 +348,7 @@ class DNAInference:
         counts = np.array([len(w) for w in windows])
         if per_window:
             flat = [w for ws in windows for w in ws]
-            frame = pd.DataFrame(values.astype(np.float64), columns=self.output_columns)
+            frame = pd.DataFrame(values, columns=self.output_columns)
             frame.insert(0, "end", [w.end for w in flat])
             frame.insert(0, "start", [w.start for w in flat])
             frame.insert(0, "window", [w.window for w in flat])
@@ -352,7 +356,7 @@ class DNAInference:
             frame.insert(0, "length", np.repeat([len(r) for r in records], counts))
             frame.insert(0, "id", np.repeat([r.id for r in records], counts))
             return frame
-        frame = pd.DataFrame(_per_record(values, windows), columns=self.output_columns)
+        frame = pd.DataFrame(_per_record(values, windows).astype(np.float32), columns=self.output_columns)
         frame.insert(0, "n_windows", counts)
         frame.insert(0, "length", [len(r) for r in records])
         frame.insert(0, "id", [r.id for r in records])

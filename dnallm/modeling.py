@@ -262,7 +262,7 @@ def load_model(
         if spec is None and "/" not in name:
             spec = get_spec(name)  # unknown name: raises with close names
         if spec is not None:
-            source = spec.hub_id
+            source = spec.location
             if spec.trust_remote_code and not trust_remote_code:
                 raise _remote_code_error(name, source)
     elif not (Path(name) / "config.json").is_file():

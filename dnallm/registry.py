@@ -1,7 +1,8 @@
 """The registry of known DNA language models: ``models.yaml`` -> :class:`ModelSpec`.
 
 ``models.yaml`` sits at the root of the source tree and ships inside the wheel as ``dnallm/models.yaml``.
-Every entry's facts come from the model's card, config or paper, named in its ``source`` field.
+Every hub entry's facts come from the model's card, config or paper, named in its ``source`` field. A packaged
+entry (``path``) names a model directory inside the dnallm package, such as the embedded demo model.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from dnallm.errors import RegistryError
 TOKENIZER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer", "bpe", "single_nucleotide")
 KMER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer")
 
+#: the model DNAInference() and `dnallm predict` use when none is named: it ships inside the package
+DEFAULT_MODEL = "demo-oct4-mafk"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -30,7 +35,7 @@ class ModelSpec:
 
     Attributes:
         name: the short name a user types (``dnallm predict -m NAME``).
-        hub_id: the Hugging Face repository id.
+        hub_id: the Hugging Face repository id (None for a packaged model).
         architecture: the config's ``model_type`` (``bert``, ``esm``, ``big_bird``, ``hyenadna``, ...).
         tokenizer_family: one of :data:`TOKENIZER_FAMILIES`.
         k: k-mer length for the k-mer families, else None.
@@ -40,11 +45,12 @@ class ModelSpec:
         trust_remote_code: whether loading needs the repository's own Python code.
         license: the license on the model card, or None where the card states none.
         paper: the reference to cite.
-        source: the pages the facts were read from.
+        source: the pages the facts were read from (hub models).
+        path: for a model shipped inside dnallm, its directory relative to the package.
     """
 
     name: str
-    hub_id: str
+    hub_id: str | None
     architecture: str
     tokenizer_family: str
     k: int | None
@@ -61,10 +67,19 @@ class ModelSpec:
     block_size: int | None = None
     num_random_blocks: int | None = None
     notes: str | None = None
+    path: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the files are: the packaged directory, or the hub id."""
+        if self.path is not None:
+            return str(PACKAGE_DIR / self.path)
+        assert self.hub_id is not None
+        return self.hub_id
 
 
-_REQUIRED = ("name", "hub_id", "architecture", "tokenizer_family", "k", "max_tokens", "max_bp",
-             "trust_remote_code", "license", "paper", "source")
+_REQUIRED = ("name", "architecture", "tokenizer_family", "k", "max_tokens", "max_bp",
+             "trust_remote_code", "license", "paper")
 _FIELDS = {f.name for f in fields(ModelSpec)}
 
 
@@ -94,13 +109,23 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
     def bad(field: str, expected: str) -> RegistryError:
         return RegistryError(f"{where}: field '{field}' must be {expected}, not {entry[field]!r}")
 
-    for key in ("name", "hub_id", "architecture", "paper"):
+    for key in ("name", "architecture", "paper"):
         if not isinstance(entry[key], str) or not entry[key].strip():
             raise bad(key, "a non-empty string")
     if not _NAME.fullmatch(entry["name"]):
         raise bad("name", "lower case letters, digits, '.', '_' or '-'")
-    if not _HUB_ID.fullmatch(entry["hub_id"]):
-        raise bad("hub_id", "a Hugging Face id 'owner/name'")
+    if ("hub_id" in entry) == ("path" in entry):
+        raise RegistryError(f"{where}: give exactly one of 'hub_id' (a hub model) or 'path' (a packaged model)")
+    if "hub_id" in entry:
+        if not isinstance(entry["hub_id"], str) or not _HUB_ID.fullmatch(entry["hub_id"]):
+            raise bad("hub_id", "a Hugging Face id 'owner/name'")
+        if "source" not in entry:
+            raise RegistryError(f"{where}: missing field(s) source")
+    else:
+        location = entry["path"]
+        inside = isinstance(location, str) and not Path(location).is_absolute() and ".." not in Path(location).parts
+        if not inside or not location.startswith("models/"):
+            raise bad("path", "a directory under models/ inside the dnallm package")
     family = entry["tokenizer_family"]
     if family not in TOKENIZER_FAMILIES:
         raise bad("tokenizer_family", f"one of {', '.join(TOKENIZER_FAMILIES)}")
@@ -119,15 +144,18 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
         raise bad("trust_remote_code", "true or false")
     if entry["license"] is not None and (not isinstance(entry["license"], str) or not entry["license"]):
         raise bad("license", "a license id or null")
-    source = entry["source"]
+    source = entry.get("source", [])  # required for hub models (checked above)
     if isinstance(source, str):
         source = [source]
-    if not isinstance(source, list) or not source or not all(str(s).startswith("https://") for s in source):
+    if not isinstance(source, list) or not all(str(s).startswith("https://") for s in source):
         raise bad("source", "an https URL or a list of them")
+    if "hub_id" in entry and not source:
+        raise bad("source", "at least one https URL for a hub model")
     for key in ("block_size", "num_random_blocks"):
         if entry.get(key) is not None and (not isinstance(entry[key], int) or entry[key] <= 0):
             raise bad(key, "a positive integer or null")
     values = dict(entry)
+    values.setdefault("hub_id", None)
     values["source"] = tuple(source)
     if values.get("parameters") is not None:
         values["parameters"] = str(values["parameters"])
@@ -160,12 +188,14 @@ def load_registry(path: str | Path | None = None) -> dict[str, ModelSpec]:
         spec = _check_entry(entry, f"{path}: models[{i}] ({label})")
         if spec.name in specs:
             raise RegistryError(f"{path}: models[{i}]: name '{spec.name}' is used twice")
-        if spec.hub_id.lower() in hub_ids:
-            raise RegistryError(
-                f"{path}: models[{i}]: hub_id '{spec.hub_id}' is already registered as '{hub_ids[spec.hub_id.lower()]}'"
-            )
+        if spec.hub_id is not None:
+            if spec.hub_id.lower() in hub_ids:
+                raise RegistryError(
+                    f"{path}: models[{i}]: hub_id '{spec.hub_id}' is already registered as "
+                    f"'{hub_ids[spec.hub_id.lower()]}'"
+                )
+            hub_ids[spec.hub_id.lower()] = spec.name
         specs[spec.name] = spec
-        hub_ids[spec.hub_id.lower()] = spec.name
     return specs
 
 
@@ -191,6 +221,6 @@ def find_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelS
     if key in registry:
         return registry[key]
     for spec in registry.values():
-        if spec.hub_id.lower() == key:
+        if spec.hub_id is not None and spec.hub_id.lower() == key:
             return spec
     return None

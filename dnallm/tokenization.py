@@ -563,7 +563,7 @@ def load_tokenizer(
         if spec is None and "/" not in source:
             spec = get_spec(source)  # raises with close names
         if spec is not None:
-            source = spec.hub_id
+            source = spec.location
             tokenizer_family = tokenizer_family or spec.tokenizer_family
             k = k if k is not None else spec.k
             max_tokens = max_tokens if max_tokens is not None else spec.max_tokens

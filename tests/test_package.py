@@ -27,6 +27,8 @@ def test_wheel_contents(wheel):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert {"dnallm/__init__.py", "dnallm/io/fasta.py", "dnallm/tokenization.py", "dnallm/models.yaml"} <= names
+        demo = "dnallm/models/demo-oct4-mafk/"
+        assert {demo + f for f in ("config.json", "model.safetensors", "tokenizer.json", "README.md")} <= names
         assert zf.read("dnallm/models.yaml") == (REPO / "models.yaml").read_bytes()
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "dnallm = dnallm.cli:main" in zf.read(entry_points).decode()
@@ -51,3 +53,9 @@ def test_installed_wheel_reads_its_own_registry(wheel, tmp_path):
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     assert len(cli.stdout.splitlines()) == int(count) + 1
+    # the embedded demo model predicts from the installed wheel, with no model named and no hub
+    peaks = REPO / "examples" / "data" / "peaks.fa"
+    predict = subprocess.run([sys.executable, str(target / "bin" / "dnallm"), "predict", str(peaks), "-q"],
+                             cwd=tmp_path, env=dict(env, HF_HUB_OFFLINE="1"), capture_output=True, text=True)
+    assert predict.returncode == 0, predict.stderr
+    assert len(predict.stdout.splitlines()) == 11

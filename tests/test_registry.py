@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -33,8 +34,20 @@ def test_specs_are_frozen_and_complete(registry):
         assert isinstance(spec, ModelSpec)
         with pytest.raises(dataclasses.FrozenInstanceError):
             spec.max_tokens = 1  # type: ignore[misc]
-        assert spec.paper and spec.source and spec.architecture
-        assert all(url.startswith("https://") for url in spec.source)
+        assert spec.paper and spec.architecture
+        assert (spec.hub_id is None) != (spec.path is None)
+        if spec.hub_id is not None:  # hub facts come with the pages they were read from
+            assert spec.source and all(url.startswith("https://") for url in spec.source)
+
+
+def test_the_packaged_demo_model_is_inside_the_package(registry):
+    from dnallm.registry import DEFAULT_MODEL, PACKAGE_DIR
+
+    demo = registry[DEFAULT_MODEL]
+    assert demo.path is not None and demo.hub_id is None
+    location = Path(demo.location)
+    assert location.is_dir() and location.resolve().is_relative_to(PACKAGE_DIR)
+    assert (location / "config.json").is_file() and (location / "model.safetensors").is_file()
 
 
 def test_lengths_agree_with_the_tokenizer_family(registry):
@@ -80,8 +93,9 @@ def test_registry_file_is_the_repository_one():
 
 
 def _entry():
+    """The first hub entry of models.yaml."""
     data = yaml.safe_load(registry_path().read_text())
-    return copy.deepcopy(data["models"][0])
+    return copy.deepcopy(next(e for e in data["models"] if "hub_id" in e))
 
 
 @pytest.mark.parametrize(
@@ -97,6 +111,9 @@ def _entry():
         (lambda e: e.update(hub_id="not a hub id"), "Hugging Face id"),
         (lambda e: e.update(name="Has Spaces"), "lower case letters"),
         (lambda e: e.update(source="http://insecure"), "https URL"),
+        (lambda e: e.update(path="models/x"), "exactly one of 'hub_id'"),
+        (lambda e: (e.pop("hub_id"), e.update(path="../../etc")), "inside the dnallm package"),
+        (lambda e: (e.pop("hub_id"), e.update(path="/tmp/model")), "inside the dnallm package"),
     ],
 )
 def test_schema_errors_name_the_entry_and_field(tmp_path, change, message):

@@ -91,7 +91,7 @@ class ResultWriter:
         else:
             handle = self._text_handle()
             if self.format == "jsonl":
-                text = frame.to_json(orient="records", lines=True, double_precision=15)
+                text = frame.to_json(orient="records", lines=True)  # 10 decimals: more than float32 holds
                 handle.write(text if text.endswith("\n") or not text else text + "\n")
             else:
                 frame.to_csv(
