@@ -1,22 +1,40 @@
-"""Attention over base pairs: project token-level scores onto the bases the tokens cover.
+"""Attention over base pairs: extract chosen layers' attention with eager attention, project tokens onto bases.
 
-Projection rule (every tokenizer family): a token spreads its value evenly over the bases it covers
-(``value / width`` to each base); a base covered by several tokens (overlapping k-mers) takes the mean of the
-contributions of the tokens that cover it. Special tokens cover no base and contribute nothing.
+Projection rule (every tokenizer family): a token spreads its weight evenly over the bases it covers
+(``weight / width`` to each base); a base covered by several tokens (overlapping k-mers) takes the mean of the
+contributions of the tokens that cover it. Special tokens cover no base and contribute nothing. With ``P`` the
+``(bases x tokens)`` matrix of this rule, a per-token vector ``v`` becomes the per-bp ``P v`` and a token
+attention matrix ``A`` (queries x keys) becomes the bp x bp matrix ``P A P^T`` (query bases x key bases). Long
+windows are binned: a bin's row of ``P`` is the mean of its bases' rows.
+
+The per-bp **track** is the attention each base *receives*: the row of the first token (``[CLS]``/``<cls>``)
+when the tokenizer adds one (``query="cls"``), else the mean over the rows of all sequence tokens
+(``query="mean"``); projected with ``P``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
+from dnallm.errors import DnallmError
 
-def project_to_bp(values: np.ndarray, spans: np.ndarray, length: int | None = None) -> np.ndarray:
-    """Per-bp values from per-token values.
+logger = logging.getLogger(__name__)
+
+
+def project_to_bp(values: np.ndarray, spans: np.ndarray, length: int | None = None, offset: int = 0) -> np.ndarray:
+    """Per-bp values from per-token values (the rule of this module), without building ``P``.
 
     Args:
         values: ``(n_tokens,)`` or ``(n_tokens, ...)`` scores, one per token.
         spans: ``(n_tokens, 2)`` bp spans ``[start, end)``; rows with ``start < 0`` (special tokens) are skipped.
-        length: bp of the output (default: the largest span end).
+        length: bp of the output (default: the largest span end minus ``offset``).
+        offset: bp of the output's first base (spans are in record coordinates, the output starts here).
 
     Returns:
         ``(length,)`` or ``(length, ...)`` float64; bases covered by no token are 0.
@@ -24,12 +42,12 @@ def project_to_bp(values: np.ndarray, spans: np.ndarray, length: int | None = No
     values = np.asarray(values, dtype=np.float64)
     spans = np.asarray(spans, dtype=np.int64)
     keep = spans[:, 0] >= 0
-    values, spans = values[keep], spans[keep]
+    values, spans = values[keep], spans[keep] - offset
     if length is None:
         length = int(spans[:, 1].max()) if len(spans) else 0
     starts, ends = spans[:, 0], spans[:, 1]
-    width = (ends - starts).reshape((-1,) + (1,) * (values.ndim - 1))
-    share = values / width
+    shape = (-1,) + (1,) * (values.ndim - 1)
+    share = values / (ends - starts).reshape(shape)
     # difference arrays: +share at a token's first base, -share after its last; the running sum is the total
     # each base receives, and the same with 1s counts the tokens covering it
     total = np.zeros((length + 1,) + values.shape[1:])
@@ -42,5 +60,288 @@ def project_to_bp(values: np.ndarray, spans: np.ndarray, length: int | None = No
     count = np.cumsum(count)[:length]
     covered = count > 0
     out = np.zeros_like(total)
-    out[covered] = total[covered] / count[covered].reshape((-1,) + (1,) * (values.ndim - 1))
+    out[covered] = total[covered] / count[covered].reshape(shape)
     return out
+
+
+def projection_matrix(spans: np.ndarray, start: int, end: int, bin_size: int = 1) -> np.ndarray:
+    """``P``: ``(n_bins, n_tokens)``, row b = the mean over the bases of bin b of each base's token weights.
+
+    Bins are ``[start + b * bin_size, start + (b + 1) * bin_size)`` in record bp, the last one cut at ``end``.
+    """
+    spans = np.asarray(spans, dtype=np.int64)
+    n_tokens = len(spans)
+    length = end - start
+    n_bins = -(-length // bin_size)
+    token = np.flatnonzero(spans[:, 0] >= 0)
+    lo = np.clip(spans[token, 0], start, end)
+    hi = np.clip(spans[token, 1], start, end)
+    width = spans[token, 1] - spans[token, 0]
+    keep = hi > lo
+    token, lo, hi, width = token[keep], lo[keep], hi[keep], width[keep]
+    # every (base, token) pair with the base inside the token's span, as flat arrays
+    sizes = hi - lo
+    pair_token = np.repeat(token, sizes)
+    pair_width = np.repeat(width, sizes)
+    first = np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    pair_base = first + np.arange(sizes.sum()) - start
+    coverage = np.bincount(pair_base, minlength=length)
+    weight = 1.0 / (pair_width * coverage[pair_base])
+    matrix = np.zeros((n_bins, n_tokens))
+    np.add.at(matrix, (pair_base // bin_size, pair_token), weight)
+    bases_per_bin = np.full(n_bins, bin_size, dtype=np.float64)
+    bases_per_bin[-1] = length - (n_bins - 1) * bin_size
+    return matrix / bases_per_bin[:, None]
+
+
+def bin_size_for(length: int, max_bins: int) -> int:
+    """The smallest bin (bp) that shows ``length`` bp in at most ``max_bins`` bins."""
+    return max(1, -(-length // max_bins))
+
+
+@dataclass(eq=False)
+class AttentionMap:
+    """Attention of chosen layers over one window of one record, at token level and projected onto bp.
+
+    Attributes:
+        record_id: the record.
+        window, n_windows: which window of the record this is (0 of 1 for a record that fits the model).
+        start, end: the window's bp extent on the record.
+        sequence: the window's bases.
+        layers: the layers kept (0-based, in the order asked).
+        heads: the heads kept (0-based), or None when only their mean was kept.
+        weights: ``(n_layers, n_heads, n_tokens, n_tokens)`` float32 token attention (queries x keys); with
+            ``heads`` None, ``n_heads`` is 1 and holds the mean over all heads.
+        input_ids, tokens, spans: the window's tokens and their bp spans on the record (special tokens (-1, -1)).
+        bin_size: bp per bin of :attr:`bp_matrix` (1 when the window is at most ``max_bins`` bp).
+        bp_matrix: ``(n_layers, n_bins, n_bins)``: heads averaged, projected onto bp (query bins x key bins).
+        track: ``(n_layers, end - start)``: per-bp attention received, heads averaged (see :attr:`track_query`).
+        track_query: ``"cls"`` (from the first special token) or ``"mean"`` (mean over sequence-token queries).
+        attention_type: BigBird's attention for this window (``block_sparse`` or ``original_full``), else None.
+    """
+
+    record_id: str
+    window: int
+    n_windows: int
+    start: int
+    end: int
+    sequence: str
+    layers: list[int]
+    heads: list[int] | None
+    weights: np.ndarray
+    input_ids: np.ndarray
+    tokens: list[str]
+    spans: np.ndarray
+    bin_size: int
+    track_query: str
+    attention_type: str | None = None
+    bp_matrix: np.ndarray = field(init=False)
+    track: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bp_matrix = np.stack([self.matrix(layer) for layer in self.layers])
+        self.track = np.stack([self.track_for(layer) for layer in self.layers])
+
+    def token_attention(self, layer: int | None = None, head: int | str | Sequence[int] = "mean") -> np.ndarray:
+        """``(n_tokens, n_tokens)`` attention of one kept layer: one head, or the mean of several (``"mean"``:
+        all kept heads)."""
+        weights = self.weights[self._layer_index(layer)]
+        if isinstance(head, str):
+            if head != "mean":
+                raise DnallmError(f"head must be 'mean', a head number or a list of them, not {head!r}")
+            return weights.mean(0)
+        positions = [self._head_index(h) for h in ([head] if isinstance(head, (int, np.integer)) else head)]
+        return weights[positions].mean(0)
+
+    def matrix(
+        self,
+        layer: int | None = None,
+        head: int | str | Sequence[int] = "mean",
+        region: tuple[int, int] | None = None,
+        max_bins: int | None = None,
+    ) -> np.ndarray:
+        """bp x bp attention (query bases x key bases) of one layer over the window or a region of it.
+
+        Args:
+            region: ``(start, end)`` in record bp, inside the window; default the whole window.
+            max_bins: bin so that at most this many bins show; default keeps this map's :attr:`bin_size`.
+        """
+        lo, hi = self._region(region)
+        size = self.bin_size if max_bins is None else bin_size_for(hi - lo, max_bins)
+        projection = projection_matrix(self.spans, lo, hi, size)
+        return projection @ self.token_attention(layer, head) @ projection.T
+
+    def track_for(self, layer: int | None = None, head: int | str | Sequence[int] = "mean",
+                  query: str | None = None) -> np.ndarray:
+        """Per-bp attention received over the window, ``(end - start,)``; ``query`` as :attr:`track_query`."""
+        attention = self.token_attention(layer, head)
+        query = query or self.track_query
+        content = self.spans[:, 0] >= 0
+        if query == "cls":
+            if content[0]:
+                raise DnallmError("this model adds no leading special token; use query='mean'")
+            row = attention[0]
+        elif query == "mean":
+            row = attention[content].mean(0)
+        else:
+            raise DnallmError(f"query must be 'cls' or 'mean', not {query!r}")
+        return project_to_bp(row, self.spans, self.end - self.start, offset=self.start)
+
+    def _layer_index(self, layer: int | None) -> int:
+        if layer is None:
+            return 0
+        if layer in self.layers:
+            return self.layers.index(layer)
+        raise DnallmError(f"layer {layer} was not extracted; this map holds layers {self.layers}")
+
+    def _head_index(self, head: int) -> int:
+        if self.heads is None:
+            raise DnallmError("only the mean over heads was kept; extract with heads='all' or a list to pick heads")
+        if head in self.heads:
+            return self.heads.index(head)
+        raise DnallmError(f"head {head} was not extracted; this map holds heads {self.heads}")
+
+    def _region(self, region: tuple[int, int] | None) -> tuple[int, int]:
+        if region is None:
+            return self.start, self.end
+        lo, hi = int(region[0]), int(region[1])
+        if not self.start <= lo < hi <= self.end:
+            raise DnallmError(
+                f"region {lo}-{hi} is not inside window {self.window} ({self.start}-{self.end}) of '{self.record_id}'"
+            )
+        return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# extraction
+
+
+def attention_modules(model: Any) -> list[tuple[Any, int]]:
+    """The self-attention modules of the model, one per layer in order, each with the position of the attention
+    weights in its output (transformers' own record of where attentions come from)."""
+    recorders = (getattr(type(model), "_can_record_outputs", None) or {}).get("attentions")
+    if recorders is None:
+        return []
+    recorders = recorders if isinstance(recorders, list) else [recorders]
+    rules = []
+    for rec in recorders:
+        if isinstance(rec, type):
+            rules.append((rec, 1, None))
+        else:
+            rules.append((rec.target_class, rec.index, rec.layer_name))
+    found = []
+    for name, module in model.named_modules():
+        for cls, index, layer_name in rules:
+            if isinstance(module, cls) and (layer_name is None or layer_name in f".{name}."):
+                found.append((module, index))
+                break
+    return found
+
+
+@contextmanager
+def eager_attention(model: Any) -> Iterator[None]:
+    """Run the block with eager attention (the only backend that returns weights), then restore the backend."""
+    before = getattr(model.config, "_attn_implementation", "eager")
+    if before != "eager":
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if before != "eager":
+            model.set_attn_implementation(before)
+
+
+@contextmanager
+def capture_layers(
+    model: Any, layers: list[int], heads: list[int] | None, n_tokens: int
+) -> Iterator[np.ndarray]:
+    """Keep the attention weights of the chosen layers only (and only the chosen heads, or their mean when
+    ``heads`` is None), written straight into one array as each layer runs; the other layers' weights are
+    dropped as soon as their layer finishes. Weights are cut to the ``n_tokens`` of the input (block-sparse
+    BigBird pads to a whole number of blocks inside).
+
+    Yields:
+        ``(len(layers), n_heads kept or 1, n_tokens, n_tokens)`` float32, filled when the forward pass ends.
+    """
+    import torch
+
+    modules = attention_modules(model)
+    if len(modules) != model.config.num_hidden_layers:
+        raise DnallmError(
+            f"dnallm cannot find the attention modules of {type(model).__name__} ({len(modules)} found for "
+            f"{model.config.num_hidden_layers} layers); attention maps are not available for this model"
+        )
+    n_heads = model.config.num_attention_heads
+    every_head = heads is not None and heads == list(range(n_heads))
+    buffer = np.zeros((len(layers), 1 if heads is None else len(heads), n_tokens, n_tokens), dtype=np.float32)
+    handles = []
+    for slot, layer in enumerate(layers):
+        module, index = modules[layer]
+
+        def keep(module, _inputs, output, slot=slot, index=index):
+            weights = output[index]
+            if weights is None:
+                raise DnallmError("the attention backend returned no weights; eager attention is needed")
+            weights = weights[0, :, :n_tokens, :n_tokens]
+            sparse = hasattr(module, "bigbird_block_sparse_attention")
+            target = torch.from_numpy(buffer[slot])
+            if heads is None:
+                weights = weights.float().clone() if sparse else weights.float()
+                if sparse:
+                    _restore_duplicated_block(weights, module.block_size)
+                target.copy_(weights.mean(0, keepdim=True))
+            else:
+                target.copy_(weights if every_head else weights[heads])
+                if sparse:
+                    _restore_duplicated_block(target, module.block_size)
+
+        handles.append(module.register_forward_hook(keep))
+    try:
+        yield buffer
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _restore_duplicated_block(weights: Any, block_size: int) -> None:
+    """Block-sparse BigBird in eval mode draws its "random" key blocks as block 0 (transformers sets them to
+    zeros at inference), so block 0 enters the softmax 1 + random-blocks times; the dense map transformers
+    returns writes one copy's weight. Put the copies' weight back on block 0, in place, so that every row sums
+    to 1 and the map is the attention the model applied. Rows that already sum to 1 are left as they are."""
+    import torch
+
+    missing = 1.0 - weights.sum(-1, keepdim=True)
+    first = weights[..., :block_size]
+    mass = first.sum(-1, keepdim=True)
+    fix = (missing > 1e-6) & (mass > 0)
+    first.mul_(torch.where(fix, (mass + missing) / mass.clamp(min=1e-30), torch.ones_like(mass)))
+
+
+def resolve_layers(layers: int | Sequence[int] | str, n_layers: int) -> list[int]:
+    """Layer numbers (negative count from the end, ``"all"``) to 0-based ones, checked."""
+    if isinstance(layers, str):
+        if layers != "all":
+            raise DnallmError(f"layers must be a layer number, a list of them or 'all', not {layers!r}")
+        return list(range(n_layers))
+    items = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+    out = []
+    for layer in items:
+        if not -n_layers <= layer < n_layers:
+            raise DnallmError(f"layer {layer} does not exist: the model has {n_layers} layers (0 to {n_layers - 1})")
+        out.append(int(layer) % n_layers)
+    return out
+
+
+def resolve_heads(heads: int | Sequence[int] | str | None, n_heads: int) -> list[int] | None:
+    """Head numbers to keep; None keeps only the mean over all heads (``"mean"``)."""
+    if heads is None or heads == "all":
+        return list(range(n_heads))
+    if isinstance(heads, str):
+        if heads != "mean":
+            raise DnallmError(f"heads must be a head number, a list of them, 'all' or 'mean', not {heads!r}")
+        return None
+    items = [heads] if isinstance(heads, (int, np.integer)) else list(heads)
+    for head in items:
+        if not 0 <= head < n_heads:
+            raise DnallmError(f"head {head} does not exist: the model has {n_heads} heads (0 to {n_heads - 1})")
+    return [int(h) for h in items]

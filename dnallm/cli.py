@@ -142,6 +142,88 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_heads(text: str):
+    if text in ("mean", "all"):
+        return text
+    try:
+        heads = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise DnallmError(f"--head takes 'mean', a head number or a comma-separated list, not {text!r}") from None
+    return heads[0] if len(heads) == 1 else heads
+
+
+def _parse_region(text: str | None):
+    if text is None:
+        return None
+    try:
+        start, end = (int(part.replace(",", "")) for part in text.split("-"))
+    except ValueError:
+        raise DnallmError(
+            f"--region takes START-END in 0-based bp, end excluded (e.g. 1200-1400), not {text!r}"
+        ) from None
+    return start, end
+
+
+def _find_record(path: str, record_id: str | None, iupac: str, uracil: str):
+    from dnallm.io.fasta import read_fasta
+
+    records = read_fasta(path, iupac=iupac, uracil=uracil)
+    if record_id is None:
+        first = next(records)
+        second = next(records, None)
+        if second is not None:
+            raise DnallmError(f"{path} holds several records ({first.id}, {second.id}, ...); choose one with --id")
+        return first
+    ids = []
+    for rec in records:
+        if rec.id == record_id:
+            return rec
+        ids.append(rec.id)
+    shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+    raise DnallmError(f"{path}: no record with id '{record_id}' (ids there: {shown})")
+
+
+def write_bedgraph(path: str, chrom: str, values, name: str, start: int = 0) -> None:
+    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    change = np.flatnonzero(np.diff(values) != 0) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(values)]])
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
+        for lo, hi in zip(starts, ends):
+            out.write(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n")
+
+
+def _cmd_attention(args: argparse.Namespace) -> int:
+    record = _find_record(args.fasta, args.id, args.iupac, args.uracil)
+    head = _parse_heads(args.head)
+    region = _parse_region(args.region)
+    if args.output is None and args.track is None:
+        raise DnallmError("nothing to write: give -o FIGURE (.png, .pdf, .svg) and/or --track FILE.bedgraph")
+    if args.output is not None and not args.output.lower().endswith((".png", ".pdf", ".svg")):
+        raise DnallmError(f"{args.output}: the figure must be .png, .pdf or .svg")
+    inf = _load(args)
+    if args.output is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        fig = inf.plot_attentions(record, layer=args.layer, head=head, region=region, window=args.window)
+        fig.savefig(args.output, dpi=150)
+        if not args.quiet:
+            print(f"dnallm: attention of '{record.id}', layer {args.layer} -> {args.output}", file=sys.stderr)
+    if args.track is not None:
+        track = inf.attention_track(record, layer=args.layer, head=head if head != "all" else "mean",
+                                    query=args.query)
+        write_bedgraph(args.track, record.id, track, f"{record.id} layer {args.layer}")
+        if not args.quiet:
+            print(f"dnallm: per-bp attention track of '{record.id}' ({len(track):,} bp) -> {args.track}",
+                  file=sys.stderr)
+    return 0
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fasta", help="FASTA file, plain or gzip")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
@@ -201,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                        help="mean over sequence tokens (default) or the [CLS] token")
     embed.set_defaults(func=_cmd_embed)
+
+    attention = sub.add_parser("attention", help="attention heatmap over bp of one record, and a per-bp track")
+    _model_options(attention)
+    attention.add_argument("--id", help="record id (needed when the file holds several records)")
+    attention.add_argument("--layer", type=int, default=-1, help="layer, negative from the end (default -1)")
+    attention.add_argument("--head", default="mean", help="mean (default), a head number, or a list such as 0,1,2")
+    attention.add_argument("--region", help="START-END in record bp (0-based, end excluded) to zoom into")
+    attention.add_argument("--window", type=int, help="which window of a record longer than the model (default 0)")
+    attention.add_argument("--query", choices=["auto", "cls", "mean"], default="auto",
+                           help="track: attention from the first special token (cls) or mean over queries")
+    attention.add_argument("-o", "--output", help="figure: .png, .pdf or .svg")
+    attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record")
+    attention.set_defaults(func=_cmd_attention)
     return parser
 
 

@@ -8,13 +8,14 @@ weighted equally. ``predict(..., per_window=True)`` returns the windows' own out
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from dnallm.io.fasta import Record, SequenceInput, count_records, iter_records
 from dnallm.modeling import LoadedModel, attention_type_for, bigbird_full_attention_limit, load_model
 from dnallm.registry import DEFAULT_MODEL
 from dnallm.tokenization import Encoding
+
+if TYPE_CHECKING:
+    from dnallm.attention import AttentionMap
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +246,117 @@ class DNAInference:
             frame.insert(0, "id", [r.id for r in records])
             yield frame
 
+    # -- attention ----------------------------------------------------------------------------------------------
+
+    def attentions(
+        self,
+        record: Record | tuple[str, str] | str,
+        layers: int | Sequence[int] | str = -1,
+        heads: int | Sequence[int] | str = "all",
+        *,
+        window: int | None = None,
+        region: tuple[int, int] | None = None,
+        query: str = "auto",
+        max_bins: int = 1024,
+    ) -> AttentionMap:
+        """Attention of the chosen layers over one record (one window of it when it is longer than the model).
+
+        Runs one forward pass with eager attention, for this call only (the backend :meth:`predict` uses is
+        restored after), and keeps the weights of the asked layers alone.
+
+        Args:
+            record: a :class:`Record`, an ``(id, sequence)`` pair, a DNA string, or a FASTA file of one record.
+            layers: a layer number (negative from the end), a list of them, or ``"all"``.
+            heads: ``"all"``, a head number, a list of them, or ``"mean"`` (keep only the mean over heads).
+            window: which window of a long record (default: the first, or with ``region`` a window centred on it).
+            region: ``(start, end)`` in record bp that the window must contain.
+            query: the per-bp track's query, ``"cls"`` (first special token), ``"mean"`` (all sequence tokens),
+                or ``"auto"``: ``cls`` when the tokenizer adds a leading special token, else ``mean``.
+            max_bins: the bp x bp matrix is binned to at most this many bins per axis.
+
+        Returns:
+            :class:`dnallm.attention.AttentionMap`.
+        """
+        from dnallm.attention import (
+            AttentionMap,
+            bin_size_for,
+            capture_layers,
+            eager_attention,
+            resolve_heads,
+            resolve_layers,
+        )
+
+        rec = single_record(record)
+        encodings = self.tokenizer.windows(rec, overlap=self.window_overlap)
+        enc = _pick_window(rec, encodings, window, region, self.tokenizer)
+        config = self.model.config
+        layer_list = resolve_layers(layers, config.num_hidden_layers)
+        head_list = resolve_heads(heads, config.num_attention_heads)
+        ids = torch.as_tensor(enc.input_ids, device=self.device)[None]
+        with torch.inference_mode(), eager_attention(self.model), attention_type_for(self.model, len(enc)) as kind:
+            with capture_layers(self.model, layer_list, head_list, len(enc)) as captured:
+                self.model.base_model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        if query == "auto":
+            query = "cls" if len(self.tokenizer.prefix_ids) else "mean"
+        return AttentionMap(
+            record_id=rec.id,
+            window=enc.window,
+            n_windows=enc.n_windows,
+            start=enc.start,
+            end=enc.end,
+            sequence=rec.seq[enc.start : enc.end],
+            layers=layer_list,
+            heads=head_list,
+            weights=captured,
+            input_ids=enc.input_ids,
+            tokens=self.tokenizer.hf.convert_ids_to_tokens(enc.input_ids.tolist()),
+            spans=enc.spans,
+            bin_size=bin_size_for(enc.end - enc.start, max_bins),
+            track_query=query,
+            attention_type=kind,
+        )
+
+    def attention_track(
+        self, record: Record | tuple[str, str] | str, layer: int = -1, head: int | Sequence[int] | str = "mean",
+        query: str = "auto",
+    ) -> np.ndarray:
+        """Per-bp attention received over a whole record, ``(length,)``: each window's track, averaged where
+        windows overlap (see :mod:`dnallm.attention` for the projection and the query)."""
+        rec = single_record(record)
+        total = np.zeros(len(rec))
+        count = np.zeros(len(rec))
+        for index in range(len(self.tokenizer.windows(rec, overlap=self.window_overlap))):
+            amap = self.attentions(rec, layers=layer, heads="mean" if head == "mean" else head, window=index,
+                                   query=query, max_bins=1)
+            track = amap.track_for(amap.layers[0], "mean" if head == "mean" else head)
+            total[amap.start : amap.end] += track
+            count[amap.start : amap.end] += 1
+        return total / np.maximum(count, 1)
+
+    def plot_attentions(
+        self,
+        record: Record | tuple[str, str] | str,
+        layer: int = -1,
+        head: int | Sequence[int] | str = "mean",
+        *,
+        region: tuple[int, int] | None = None,
+        window: int | None = None,
+        track: bool = True,
+        max_bins: int = 512,
+        **kwargs: Any,
+    ):
+        """A heatmap of one layer's attention over base-pair positions; see :func:`dnallm.plotting.plot_attention`.
+
+        ``head``: ``"mean"`` (all heads averaged), a head number, or a list of heads (one panel each). ``region``
+        zooms into record bp ``(start, end)``; long windows are binned to ``max_bins``. Returns a matplotlib
+        Figure (save it with ``fig.savefig("attention.png")``, ``.pdf`` or ``.svg``).
+        """
+        from dnallm.plotting import plot_attention
+
+        heads = "mean" if isinstance(head, str) else head
+        amap = self.attentions(record, layers=layer, heads=heads, window=window, region=region, max_bins=max_bins)
+        return plot_attention(amap, head=head, region=region, track=track, max_bins=max_bins, **kwargs)
+
     # -- the engine -----------------------------------------------------------------------------------------------
 
     def _chunks(self, records: Iterator[Record]) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
@@ -361,6 +476,35 @@ class DNAInference:
         frame.insert(0, "length", [len(r) for r in records])
         frame.insert(0, "id", [r.id for r in records])
         return frame
+
+
+def single_record(source: Record | tuple[str, str] | str | Path) -> Record:
+    """Exactly one record from a Record, an (id, sequence) pair, a DNA string or a one-record FASTA file."""
+    items = [source] if isinstance(source, (Record, tuple)) else source
+    records = list(itertools.islice(iter_records(items), 2))
+    if len(records) != 1:
+        raise DnallmError(
+            "attention maps are drawn for one record at a time; pick one, e.g. "
+            "next(r for r in dnallm.read_fasta(path) if r.id == 'ID') (CLI: --id ID)"
+        )
+    return records[0]
+
+
+def _pick_window(
+    rec: Record, windows: list[Encoding], window: int | None, region: tuple[int, int] | None, tokenizer: Any
+) -> Encoding:
+    if window is not None:
+        if not 0 <= window < len(windows):
+            raise DnallmError(f"record '{rec.id}' has {len(windows)} windows (0 to {len(windows) - 1}), not {window}")
+        return windows[window]
+    if region is None:
+        return windows[0]
+    lo, hi = region
+    if not 0 <= lo < hi <= len(rec):
+        raise DnallmError(f"region {lo}-{hi} is outside record '{rec.id}' (0-{len(rec)} bp)")
+    if len(windows) == 1:
+        return windows[0]
+    return tokenizer.window_at(rec, lo, hi)  # a window centred on the region
 
 
 def _per_record(values: np.ndarray, windows: list[list[Encoding]]) -> np.ndarray:

@@ -277,6 +277,28 @@ class DNATokenizer:
             for i, a in enumerate(starts)
         ]
 
+    def window_at(self, seq: str | Record, start: int, end: int, record_id: str | None = None) -> Encoding:
+        """One model input that holds bp ``[start, end)`` of the record, centred on it (as far as the record
+        allows), cut from the record's own tokens like :meth:`windows`.
+
+        Raises:
+            InputError: when the region needs more tokens than the model takes.
+        """
+        ids, spans, record_id = self._tokens(seq, record_id)
+        width = self.max_content_tokens or len(ids)
+        inside = np.flatnonzero((spans[:, 1] > start) & (spans[:, 0] < end))
+        if not len(inside):
+            raise InputError(f"{_name(record_id)}: no token covers bp {start}-{end}")
+        first, last = int(inside[0]), int(inside[-1])
+        if last - first + 1 > width:
+            raise InputError(
+                f"{_name(record_id)}: bp {start}-{end} take {last - first + 1} tokens; the model takes {width} at once"
+            )
+        begin = min(max(0, first - (width - (last - first + 1)) // 2), max(0, len(ids) - width))
+        stop = min(len(ids), begin + width)
+        n_windows = len(self.windows(seq, record_id)) if len(ids) > width else 1
+        return self._assemble(ids[begin:stop], spans[begin:stop], record_id, 0, n_windows)
+
     @classmethod
     def from_hf(
         cls,

@@ -1,0 +1,78 @@
+"""Peak memory of `DNAInference.attentions` on a 4,096-token BigBird input: one layer kept vs all layers.
+
+    python benchmarks/attention_memory.py
+
+Model: a character-level BigBird shaped like GENA-LM BigBird's attention (4,096 positions, block size 64, 3 random
+blocks, block-sparse) with 6 layers of 8 heads, hidden 256 (random weights: memory does not depend on them).
+Input: the first 4,094 bp of phage lambda (examples/data), 4,096 tokens with [CLS] and [SEP].
+Each setting runs in a fresh process; peak RSS is the process's maximum resident set size (getrusage), reported
+with the increase over the peak after the model was loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(model_dir: str, layers: str, heads: str) -> None:
+    import dnallm
+
+    inf = dnallm.DNAInference(model_dir)
+    (lam,) = dnallm.read_fasta(REPO / "examples" / "data" / "lambda_phage.fa.gz")
+    record = ("lambda", lam.seq[:4094])
+    loaded = peak_mb()
+    start = time.perf_counter()
+    amap = inf.attentions(record, layers=-1 if layers == "one" else "all", heads=heads)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"loaded_mb": loaded, "peak_mb": peak_mb(), "seconds": seconds,
+                      "weights_mb": amap.weights.nbytes / 2**20, "shape": list(amap.weights.shape),
+                      "attention_type": amap.attention_type, "tokens": len(amap.input_ids)}))
+
+
+def main() -> None:
+    import tiny_models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tiny_models.build_bigbird(Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3)
+        # GENA-LM-like attention shape: more layers and heads than the test model
+        from transformers import BigBirdForSequenceClassification
+
+        model = BigBirdForSequenceClassification.from_pretrained(path)
+        config = model.config
+        config.num_hidden_layers, config.num_attention_heads, config.hidden_size, config.intermediate_size = (
+            6, 8, 256, 512)
+        BigBirdForSequenceClassification(config).save_pretrained(path)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print("model: char BigBird, 4,096 positions, block 64, 3 random blocks, 6 layers x 8 heads, hidden 256\n")
+        print("| layers kept | heads kept | weights kept (MB) | peak RSS (MB) | increase over loaded (MB) | seconds |")
+        print("|---|---|---:|---:|---:|---:|")
+        for layers, heads in (("one", "all"), ("all", "all"), ("one", "mean"), ("all", "mean")):
+            out = subprocess.run([sys.executable, __file__, "--child", str(path), layers, heads],
+                                 capture_output=True, text=True, check=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"| {'last' if layers == 'one' else 'all 6'} | {heads} | {r['weights_mb']:,.0f} | "
+                  f"{r['peak_mb']:,.0f} | {r['peak_mb'] - r['loaded_mb']:,.0f} | {r['seconds']:.2f} |")
+        print(f"\n{r['tokens']} tokens, attention {r['attention_type']}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        child(*sys.argv[2:5])
+    else:
+        main()

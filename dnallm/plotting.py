@@ -1,0 +1,119 @@
+"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dnallm.attention import AttentionMap, bin_size_for
+
+#: regions at most this long get their bases written along the axes
+BASES_SHOWN_UP_TO = 60
+
+
+def plot_attention(
+    amap: AttentionMap,
+    head: int | Sequence[int] | str = "mean",
+    *,
+    layer: int | None = None,
+    region: tuple[int, int] | None = None,
+    track: bool = True,
+    max_bins: int = 512,
+    highlight: Sequence[tuple[int, int]] = (),
+    cmap: str = "viridis",
+    panel_size: float = 4.2,
+    title: str | None = None,
+):
+    """Heatmap of one layer's attention with both axes in bp of the record.
+
+    Args:
+        amap: from :meth:`dnallm.DNAInference.attentions`.
+        head: ``"mean"`` (heads averaged), a head number, or a list of heads: one panel per head, in a grid.
+        layer: which of the map's layers (default its first).
+        region: ``(start, end)`` record bp to show (default the whole window).
+        track: draw the per-bp attention received above each heatmap.
+        max_bins: longer regions are binned to at most this many bins per axis; the bin size goes in the title.
+        highlight: record bp spans ``(start, end)`` to shade (motif occurrences, say) on the track and the heatmap.
+        cmap, panel_size, title: looks.
+
+    Returns:
+        matplotlib Figure; save with ``fig.savefig(path)`` (PNG, PDF, SVG).
+    """
+    import matplotlib.pyplot as plt
+
+    layer = amap.layers[0] if layer is None else layer
+    lo, hi = amap._region(region)
+    heads: list[Any] = list(head) if isinstance(head, (list, tuple)) else [head]
+    ncols = min(len(heads), 3)
+    nrows = -(-len(heads) // ncols)
+    height = panel_size * (1.3 if track else 1.0)
+    fig = plt.figure(figsize=(panel_size * 1.25 * ncols, height * nrows + 0.4), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False).ravel())
+    bin_size = bin_size_for(hi - lo, max_bins)
+    for subfig, h in zip(subfigs, heads):
+        matrix = amap.matrix(layer, h, region=(lo, hi), max_bins=max_bins)
+        label = "mean of heads" if h == "mean" else f"head {h}"
+        _panel(subfig, amap, matrix, lo, hi, bin_size, layer, h, track, cmap, label if len(heads) > 1 else None,
+               highlight)
+    for subfig in subfigs[len(heads) :]:
+        subfig.set_visible(False)
+    heads_text = "mean of heads" if heads == ["mean"] else (f"head {heads[0]}" if len(heads) == 1 else "heads")
+    where = f"window {amap.window + 1} of {amap.n_windows}, " if amap.n_windows > 1 else ""
+    binned = f", bins of {bin_size} bp" if bin_size > 1 else ""
+    sparse = f", {amap.attention_type.replace('_', ' ')} attention" if amap.attention_type else ""
+    text = title or f"{amap.record_id}: layer {layer}, {heads_text} ({where}bp {lo:,}-{hi:,}{binned}{sparse})"
+    fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * 12)), fontsize=11)
+    return fig
+
+
+def _panel(subfig, amap, matrix, lo, hi, bin_size, layer, head, track, cmap, label, highlight) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    if track:
+        ax_track, ax = subfig.subplots(2, 1, sharex=True, height_ratios=[1, 4])
+    else:
+        ax = subfig.subplots(1, 1)
+        ax_track = None
+    image = ax.imshow(
+        matrix, extent=(lo, lo + matrix.shape[1] * bin_size, lo + matrix.shape[0] * bin_size, lo),
+        cmap=cmap, interpolation="nearest", aspect="auto",
+    )
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(hi, lo)
+    ax.set_xlabel("key position (bp)")
+    ax.set_ylabel("query position (bp)")
+    bp = FuncFormatter(lambda x, _: f"{int(round(x)):,}")
+    if hi - lo <= BASES_SHOWN_UP_TO:
+        centres = np.arange(lo, hi) + 0.5
+        bases = list(amap.sequence[lo - amap.start : hi - amap.start])
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_ticks(centres, labels=bases, minor=True, fontsize=6, fontfamily="monospace")
+            axis.set_major_locator(MaxNLocator(5, integer=True))
+            axis.set_major_formatter(bp)
+        ax.tick_params(axis="x", which="major", pad=10)
+        ax.tick_params(axis="y", which="major", pad=13)
+        ax.tick_params(which="minor", length=0, pad=1)
+    else:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(6, integer=True))
+            axis.set_major_formatter(bp)
+    if label:
+        ax.set_title(label, fontsize=9)
+    colorbar = subfig.colorbar(image, ax=[a for a in (ax_track, ax) if a is not None], shrink=0.8)
+    colorbar.set_label("attention per bp" if bin_size == 1 else f"attention per bp, {bin_size} bp bins")
+    if ax_track is not None:
+        values = amap.track_for(layer, head)[lo - amap.start : hi - amap.start]
+        x = np.arange(lo, hi + 1)
+        ax_track.stairs(values, x, fill=True, color="#3b6ea8")
+        ax_track.set_ylabel("received\n(" + ("from CLS" if amap.track_query == "cls" else "mean query") + ")",
+                            fontsize=8)
+        ax_track.tick_params(labelbottom=False, labelsize=7)
+        ax_track.set_xlim(lo, hi)
+    for start, end in highlight:
+        if end > lo and start < hi:
+            ax.axvspan(max(start, lo), min(end, hi), facecolor="none", edgecolor="#e8501f", linewidth=1.2)
+            if ax_track is not None:
+                ax_track.axvspan(max(start, lo), min(end, hi), color="#e8501f", alpha=0.3, linewidth=0)
