@@ -224,6 +224,45 @@ def _cmd_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_motifs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dnallm.io.fasta import read_fasta
+    from dnallm.motifs import plot_logos, read_jaspar, write_meme, write_pfms
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise DnallmError(f"{out}: exists and is not a folder; -o names the folder for the results")
+    positives = list(read_fasta(args.fasta, iupac=args.iupac, uracil=args.uracil))
+    background = list(read_fasta(args.background, iupac=args.iupac, uracil=args.uracil))
+    database = read_jaspar(args.jaspar) if args.jaspar else None
+    inf = _load(args)
+    result = inf.find_motifs(
+        positives, background, layer=args.layer, progress=not args.quiet, k=args.k, alpha=args.alpha,
+        max_motifs=args.max_motifs, database=database,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table = result.table()
+    table.to_csv(out / "motifs.tsv", sep="\t", index=False)
+    result.candidates.to_csv(out / "candidates.tsv", sep="\t", index=False)
+    write_meme(result.motifs, out / "motifs.meme")
+    write_pfms(result.motifs, out / "pfm")
+    if result.motifs:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot_logos(result.motifs, out / "logos.png")
+    if not args.quiet:
+        print(f"dnallm: {len(result.motifs)} motifs from {len(positives):,} positives vs {len(background):,} "
+              f"background sequences ({(result.candidates.qvalue <= args.alpha).sum():,} of "
+              f"{len(result.candidates):,} candidate {args.k}-mers enriched) -> {out}/", file=sys.stderr)
+        for row in table.head(5).itertuples(index=False):
+            best = f", best match {row.match1} ({row.match1_score:.2f})" if hasattr(row, "match1") else ""
+            print(f"dnallm:   {row.rank}. {row.consensus} ({row.instances} sites, q {row.qvalue:.1e}){best}",
+                  file=sys.stderr)
+    return 0
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fasta", help="FASTA file, plain or gzip")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
@@ -296,6 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
     attention.add_argument("-o", "--output", help="figure: .png, .pdf or .svg")
     attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record")
     attention.set_defaults(func=_cmd_attention)
+
+    motifs = sub.add_parser("motifs", help="motifs from attention, enriched over a background, matched to JASPAR")
+    _model_options(motifs)
+    motifs.add_argument("--background", required=True, help="FASTA of background (negative) sequences")
+    motifs.add_argument("-o", "--output", required=True,
+                        help="folder: motifs.tsv, candidates.tsv, motifs.meme, pfm/, logos.png")
+    motifs.add_argument("--layer", type=int, default=-1, help="attention layer, negative from the end (default -1)")
+    motifs.add_argument("-k", "--k", type=int, default=8, help="candidate k-mer length (default 8)")
+    motifs.add_argument("--alpha", type=float, default=0.05, help="Benjamini-Hochberg q-value cut-off (0.05)")
+    motifs.add_argument("--max-motifs", type=int, default=10, help="most motifs reported (default 10)")
+    motifs.add_argument("--jaspar", help="motif database to match (default: JASPAR 2022 CORE vertebrates)")
+    motifs.set_defaults(func=_cmd_motifs)
     return parser
 
 

@@ -333,6 +333,35 @@ class DNAInference:
             count[amap.start : amap.end] += 1
         return total / np.maximum(count, 1)
 
+    def find_motifs(
+        self,
+        positives: SequenceInput,
+        background: SequenceInput,
+        *,
+        layer: int = -1,
+        head: int | Sequence[int] | str = "mean",
+        query: str = "auto",
+        progress: bool = False,
+        **settings: Any,
+    ):
+        """Motifs where this model's attention is high in ``positives``, enriched over ``background``, matched to
+        JASPAR: :func:`dnallm.motifs.discover_motifs` on the per-bp attention tracks of ``layer``.
+
+        ``settings`` go to :func:`~dnallm.motifs.discover_motifs` (``k``, ``alpha``, ``min_len``, ...).
+        Returns a :class:`dnallm.motifs.MotifResult`.
+        """
+        from tqdm import tqdm
+
+        from dnallm.motifs import discover_motifs
+
+        pos = list(iter_records(positives))
+        bg = list(iter_records(background))
+        scores = [
+            self.attention_track(rec, layer=layer, head=head, query=query)
+            for rec in tqdm(pos, desc="attention", unit=" records", disable=not progress)
+        ]
+        return discover_motifs(pos, scores, bg, **settings)
+
     def plot_attentions(
         self,
         record: Record | tuple[str, str] | str,
