@@ -272,8 +272,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="auto (default: float32 on CPU), float32, bfloat16, float16")
     parser.add_argument("--attn", default="auto", choices=["auto", "flash_attention_2", "sdpa", "eager"],
                         help="attention backend (default: the fastest the model, device and dtype allow)")
-    parser.add_argument("--max-batch-tokens", type=int, default=16384,
-                        help="tokens per forward pass, padding included (default 16384)")
+    parser.add_argument("--max-batch-tokens", type=int, default=None,
+                        help="tokens per forward pass, padding included (default 4096 on CPU, 16384 on a GPU)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow models that run Python code from their repository (read it first)")
     parser.add_argument("--revision", help="hub branch, tag or commit")

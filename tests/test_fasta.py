@@ -317,3 +317,14 @@ def test_fuzz_roundtrip(tmp_path_factory, recs, width, newline, final_newline, c
     path = tmp_path_factory.mktemp("fuzz") / ("r.fa.gz" if compress else "r.fa")
     path.write_bytes(data)
     assert records(path) == [(rid, seq.upper()) for rid, seq in recs]
+
+
+def test_duplicates_far_apart_and_in_non_utf8_ids(tmp_path):
+    """The reader keeps hashes of the ids, not the ids; a repeat is confirmed by reading the file again."""
+    body = "".join(f">r{i}\nACGT\n" for i in range(2000))
+    path = write(tmp_path, "far.fa", body + ">r7 again\nAC\n")
+    with pytest.raises(FastaFormatError, match=r"far.fa:4001 \(record 'r7'\): duplicate id \(first seen on line 15\)"):
+        list(read_fasta(path))
+    latin = write(tmp_path, "latin.fa", b">caf\xe9\nAC\n>x\nAC\n>caf\xe9\nGG\n")
+    with pytest.raises(FastaFormatError, match=r"latin.fa:5 .*duplicate id \(first seen on line 1\)"):
+        list(read_fasta(latin))

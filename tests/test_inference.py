@@ -102,7 +102,7 @@ def test_predict_equals_direct_forward(case_dirs, mixed_records, case):
     diff_large = np.abs(large[inf.output_columns].to_numpy() - got).max()
     assert diff_tiny <= 1e-5 and diff_large <= 1e-5
     print(f"\n{case}: {len(df)} records, {df['n_windows'].sum()} windows; max |predict - direct forward| = "
-          f"{np.abs(got - expected).max():.1e}; budget 1 vs 16384: {diff_tiny:.1e}; 1e6 vs 16384: {diff_large:.1e}")
+          f"{np.abs(got - expected).max():.1e}; budget 1 vs default: {diff_tiny:.1e}; 1e6 vs default: {diff_large:.1e}")
     if bigbird:
         assert inf.last_run.attention_types.keys() <= {"block_sparse", "original_full"}
 
@@ -270,3 +270,23 @@ def test_predict_accepts_every_input_shape(case_dirs, data_dir):
     assert inf.predict(["ACGTACGTAC", "GGGGCCCCAA"])["id"].tolist() == ["seq0", "seq1"]
     frame = inf.predict(iter([("x", "ACGTACGTAC")]))
     assert isinstance(frame, pd.DataFrame) and frame["id"].tolist() == ["x"]
+
+
+def test_bigbird_predict_builds_no_dense_attention_map(case_dirs):
+    """transformers' block-sparse BigBird fills a dense (heads x tokens x tokens) map in every forward pass;
+    predict has it allocated on the meta device (no memory, no work), attentions() still gets the real one."""
+    path = case_dirs["bigbird-char-classifier"]
+    inf = DNAInference(path)
+    devices = []
+    layer = inf.model.base_model.encoder.layer[0].attention
+    layer.register_forward_hook(lambda module, args, output: devices.append(output[1].device.type))
+    seq = "ACGT" * 200  # 802 tokens: block-sparse
+    predicted = inf.predict({"long": seq})
+    assert inf.last_run.attention_types == {"block_sparse": 1} and devices == ["meta"]
+    devices.clear()
+    amap = inf.attentions(seq, layers=0)
+    assert devices == ["cpu"] and np.allclose(amap.weights.sum(-1), 1, atol=1e-5)
+    fresh = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    with torch.inference_mode():
+        expected = fresh(input_ids=torch.as_tensor(inf.tokenizer.encode(seq).input_ids)[None]).logits.softmax(-1)
+    assert np.abs(predicted[["Mafk", "Oct4"]].to_numpy() - expected.numpy()).max() <= 1e-5

@@ -21,14 +21,14 @@ LABELS = {0: "Mafk", 1: "Oct4"}
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def _small(head: str = "classification", **extra) -> dict:
-    """A small config; ``head`` = classification (Mafk/Oct4), regression (one value) or masked_lm."""
+def _small(head: str = "classification", shape: dict | None = None, **extra) -> dict:
+    """A small config; ``head`` = classification (Mafk/Oct4), regression (one value) or masked_lm; ``shape``
+    overrides the sizes (hidden_size, num_hidden_layers, ...) for realistic-size benchmarks."""
     labels = dict(LABELS) if head == "classification" else {0: "value"}
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    sizes.update(shape or {})
     return dict(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+        **sizes,
         initializer_range=INIT,
         num_labels=len(labels),
         id2label=labels,
@@ -80,7 +80,29 @@ def _bert_style_fast_tokenizer(backend, max_tokens: int):
     )
 
 
-def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128, head: str = "classification") -> Path:
+def _train_bpe(vocab_size: int, texts):
+    """A BPE tokenizer trained with `tokenizers` on DNA texts (BERT's special tokens)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=_SPECIALS, initial_alphabet=list("ACGTN"), show_progress=False
+    )
+    backend.train_from_iterator(texts, trainer)
+    return backend
+
+
+def genome_chunks(size: int = 1000) -> list[str]:
+    """The C. diphtheriae chromosome in chunks, for training larger BPE vocabularies."""
+    with gzip.open(DATA / "c_diphtheriae_NCTC11397.fna.gz", "rt") as fh:
+        seq = "".join(line.strip() for line in fh if not line.startswith(">")).upper()
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+def build_dnabert(
+    path: Path, k: int = 6, max_tokens: int = 128, head: str = "classification", shape: dict | None = None
+) -> Path:
     """DNABERT-style: BERT with an overlapping k-mer vocabulary (4^k k-mers + 5 special tokens)."""
     from transformers import BertConfig, BertTokenizer
 
@@ -88,7 +110,9 @@ def build_dnabert(path: Path, k: int = 6, max_tokens: int = 128, head: str = "cl
     kmers = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
     vocab = {t: i for i, t in enumerate(_SPECIALS + kmers)}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, model_max_length=max_tokens)
-    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_tokens, pad_token_id=0, **_small(head))
+    config = BertConfig(
+        vocab_size=len(vocab), max_position_embeddings=max_tokens, pad_token_id=0, **_small(head, shape)
+    )
     return _save(_head_class("Bert", head)(config), tokenizer, path)
 
 
@@ -115,39 +139,41 @@ def build_nt(path: Path, max_tokens: int = 64, head: str = "classification") -> 
     return _save(_head_class("Esm", head)(config), tokenizer, path)
 
 
-def build_bpe_bert(path: Path, vocab_size: int = 300, max_tokens: int = 64, head: str = "classification") -> Path:
+def build_bpe_bert(
+    path: Path, vocab_size: int = 300, max_tokens: int = 64, head: str = "classification", shape: dict | None = None
+) -> Path:
     """DNABERT-2-style: BERT with a BPE vocabulary trained with `tokenizers` on real Oct4 peaks."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import BertConfig
 
     torch.manual_seed(0)
-    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=_SPECIALS, initial_alphabet=list("ACGTN"), show_progress=False
-    )
-    backend.train_from_iterator(peak_sequences(), trainer)
+    backend = _train_bpe(vocab_size, peak_sequences())
     tokenizer = _bert_style_fast_tokenizer(backend, max_tokens)
     config = BertConfig(
-        vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0, **_small(head)
+        vocab_size=backend.get_vocab_size(), max_position_embeddings=max_tokens, pad_token_id=0,
+        **_small(head, shape),
     )
     return _save(_head_class("Bert", head)(config), tokenizer, path)
 
 
 def build_bigbird(
-    path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2, head: str = "classification"
+    path: Path, max_tokens: int = 1024, block_size: int = 16, random_blocks: int = 2, head: str = "classification",
+    shape: dict | None = None, bpe_vocab: int | None = None,
 ) -> Path:
-    """Character-level BigBird with block-sparse attention (one token per base); inputs of at most
-    (5 + 2 * random_blocks) * block_size = 144 tokens run on full attention."""
+    """BigBird with block-sparse attention: one token per base, or with ``bpe_vocab`` a BPE vocabulary of that
+    size trained on the C. diphtheriae genome (as GENA-LM BigBird's BPE). Inputs of at most
+    (5 + 2 * random_blocks) * block_size tokens (144 by default) run on full attention."""
     from tokenizers import Tokenizer, models
     from transformers import BigBirdConfig
 
     torch.manual_seed(0)
-    vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))  # no merges: one token per character
+    if bpe_vocab:
+        backend = _train_bpe(bpe_vocab, genome_chunks())
+    else:
+        vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
+        backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))  # no merges: one per character
     tokenizer = _bert_style_fast_tokenizer(backend, max_tokens)
     config = BigBirdConfig(
-        vocab_size=len(vocab),
+        vocab_size=backend.get_vocab_size(),
         max_position_embeddings=max_tokens,
         attention_type="block_sparse",
         block_size=block_size,
@@ -156,7 +182,7 @@ def build_bigbird(
         bos_token_id=2,
         eos_token_id=3,
         sep_token_id=3,
-        **_small(head),
+        **_small(head, shape),
     )
     return _save(_head_class("BigBird", head)(config), tokenizer, path)
 

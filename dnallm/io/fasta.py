@@ -278,7 +278,7 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
     name = str(path)
     table = _TABLES[(iupac, uracil)]
     counts = _Counts(name)
-    seen: dict[str, int] = {}
+    seen: set[int] = set()  # hashes of the ids so far: ~50 bytes a record, not the ids themselves
     rid: str | None = None
     desc = ""
     header_line = 0
@@ -313,12 +313,15 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
                         yield finish()
                         n_records += 1
                     rid, desc = _parse_header(line, name, lineno)
-                    if rid in seen:
-                        raise FastaFormatError(
-                            name, lineno, rid, f"duplicate id (first seen on line {seen[rid]})",
-                            "ids must be unique within one input",
-                        )
-                    seen[rid] = lineno
+                    key = hash(rid)
+                    if key in seen:
+                        first = _first_header_line(path, rid, lineno)
+                        if first is not None:  # else two ids shared a hash: not a duplicate
+                            raise FastaFormatError(
+                                name, lineno, rid, f"duplicate id (first seen on line {first})",
+                                "ids must be unique within one input",
+                            )
+                    seen.add(key)
                     header_line = lineno
                     chunks.clear()
                     chunk_lines.clear()
@@ -350,12 +353,29 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
     logger.debug("%s: %d records", name, n_records)
 
 
-def _parse_header(line: str, name: str, lineno: int) -> tuple[str, str]:
+def _first_header_line(path: Path, rid: str, before: int) -> int | None:
+    """The line of the first header with id ``rid`` above line ``before`` (read again only when an id repeats)."""
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if lineno >= before:
+                return None
+            if line.startswith(">") and _decode_header(line)[0].split(None, 1)[:1] == [rid]:
+                return lineno
+    return None
+
+
+def _decode_header(line: str) -> tuple[str, bool]:
+    """The header text after '>' as UTF-8 (invalid bytes replaced), and whether it was valid UTF-8."""
     raw = line[1:].rstrip("\n").encode("latin-1")
     try:
-        header = raw.decode("utf-8")
+        return raw.decode("utf-8"), True
     except UnicodeDecodeError:
-        header = raw.decode("utf-8", errors="replace")
+        return raw.decode("utf-8", errors="replace"), False
+
+
+def _parse_header(line: str, name: str, lineno: int) -> tuple[str, str]:
+    header, valid = _decode_header(line)
+    if not valid:
         logger.warning("%s:%d: header is not valid UTF-8; undecodable bytes were replaced by U+FFFD", name, lineno)
     parts = header.strip().split(None, 1)
     if not parts:

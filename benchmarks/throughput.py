@@ -1,0 +1,191 @@
+"""Records/s of `dnallm predict` against the plain transformers loop and against the pure-forward limit.
+
+    python benchmarks/throughput.py --model tiny-bert            # 2,000 windows of 200-1,000 bp
+    python benchmarks/throughput.py --model base-bert --records 96
+    python benchmarks/throughput.py --model tiny-bigbird --records 64
+    python benchmarks/throughput.py --model gena-bigbird --records 16 --repeats 1
+
+Three pipelines on the same model and the same FASTA file of real genome windows (cut at seeded random places
+from the C. diphtheriae chromosome in examples/data), timed after the model is loaded:
+
+  loop    what a user writes with transformers alone: Biopython reads the FASTA, k-mers are joined in Python
+          (k-mer models), the model's tokenizer pads each batch of 32 records (file order) to its longest, the
+          model runs with sdpa (eager for BigBird, which has no sdpa) under torch.inference_mode, softmax,
+          pandas writes the TSV;
+  dnallm  `dnallm predict windows.fa -o out.tsv`: DNAInference.iter_predict and the TSV writer, the CLI's own code;
+  pure    the model's forward alone on dnallm's batches, tokenized and padded beforehand: nothing else timed
+          (BigBird also "pure, dense map": the same with transformers' dense attention map built in every
+          block-sparse layer, which dnallm's forward skips).
+
+Models (random weights; the speed does not depend on them):
+  tiny-bert     BERT, 2 layers, hidden 32, overlapping 6-mers, 1,024 positions (the tests' DNABERT-style model)
+  base-bert     BERT-base shape: 12 layers, hidden 768, 12 heads, 3,072 feed-forward, 6-mers, 1,024 positions
+  tiny-bigbird  BigBird, 2 layers, hidden 64, BPE (32,000 tokens trained on the genome), 4,096 positions,
+                block 64, 3 random blocks: GENA-LM BigBird's attention layout at a small width
+  gena-bigbird  the same at GENA-LM BigBird's size: 12 layers, hidden 768, 12 heads, 3,072 feed-forward
+The 6-mer models get 1,024 positions so that a 1,000 bp window fits one input: both pipelines then run exactly
+the same tokens (no truncation, no windows). BigBird windows are 1-20 kb (at most ~3,500 BPE tokens here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import tiny_models  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+import dnallm  # noqa: E402
+from dnallm.batching import pad_batch, plan_batches  # noqa: E402
+from dnallm.io.writers import ResultWriter  # noqa: E402
+from dnallm.modeling import attention_type_for, bigbird_full_attention_limit, no_bigbird_attention_map  # noqa: E402
+
+BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+MODELS = {
+    "tiny-bert": dict(build=lambda p: tiny_models.build_dnabert(p, max_tokens=1024), bp=(200, 1000), kmer=6),
+    "base-bert": dict(build=lambda p: tiny_models.build_dnabert(p, max_tokens=1024, shape=BASE), bp=(200, 1000),
+                      kmer=6),
+    "tiny-bigbird": dict(build=lambda p: tiny_models.build_bigbird(
+        p, max_tokens=4096, block_size=64, random_blocks=3, bpe_vocab=32000,
+        shape=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256)),
+        bp=(1000, 20000), kmer=None),
+    "gena-bigbird": dict(build=lambda p: tiny_models.build_bigbird(
+        p, max_tokens=4096, block_size=64, random_blocks=3, bpe_vocab=32000, shape=BASE), bp=(1000, 20000),
+        kmer=None),
+}
+
+
+def genome_windows(n: int, low: int, high: int, seed: int = 0) -> list[tuple[str, str]]:
+    (genome,) = dnallm.read_fasta(REPO / "examples" / "data" / "c_diphtheriae_NCTC11397.fna.gz")
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        length = rng.randint(low, high)
+        start = rng.randrange(len(genome.seq) - length)
+        out.append((f"NZ_LN831026.1:{start}-{start + length}", genome.seq[start : start + length]))
+    return out
+
+
+def plain_loop(tokenizer, model, fasta: Path, out: Path, kmer: int | None, batch_size: int = 32) -> None:
+    from Bio import SeqIO
+
+    records = [(r.id, str(r.seq).upper()) for r in SeqIO.parse(str(fasta), "fasta")]
+    rows = []
+    with torch.inference_mode():
+        for i in range(0, len(records), batch_size):
+            batch = records[i : i + batch_size]
+            if kmer:
+                texts = [" ".join(seq[j : j + kmer] for j in range(len(seq) - kmer + 1)) for _, seq in batch]
+            else:
+                texts = [seq for _, seq in batch]
+            enc = tokenizer(texts, padding="longest", return_tensors="pt")
+            enc.pop("token_type_ids", None)
+            probs = model(**enc).logits.softmax(-1).numpy()
+            rows.extend((rid, len(seq), *p) for (rid, seq), p in zip(batch, probs))
+    pd.DataFrame(rows, columns=["id", "length", "Mafk", "Oct4"]).to_csv(out, sep="\t", index=False)
+
+
+def with_dnallm(inf: dnallm.DNAInference, fasta: Path, out: Path) -> None:
+    with ResultWriter(out) as writer:
+        for frame in inf.iter_predict(str(fasta)):
+            writer.write(frame)
+
+
+def prepare_pure(inf: dnallm.DNAInference, windows: list[tuple[str, str]]) -> list[dict]:
+    """dnallm's batches for these records, tokenized and padded in advance."""
+    encodings = [e for rid, seq in windows for e in inf.tokenizer.windows(seq, record_id=rid)]
+    lengths = np.array([len(e) for e in encodings])
+    group = None
+    config = inf.model.config
+    if getattr(config, "attention_type", "") == "block_sparse":
+        sparse = lengths > bigbird_full_attention_limit(config)
+        group = np.where(sparse, -(-lengths // config.block_size), 0)
+    pad = inf.tokenizer.pad_id or 0
+    return [pad_batch([encodings[i] for i in b], pad) for b in plan_batches(lengths, inf.max_batch_tokens, group)]
+
+
+def pure_forward(model, batches: list[dict], dense_map: bool = False) -> None:
+    """The forward passes as dnallm runs them (BigBird: attention type per batch, no dense attention map unless
+    ``dense_map``, which shows what building transformers' map costs)."""
+    with torch.inference_mode():
+        for batch in batches:
+            with attention_type_for(model, batch["input_ids"].shape[1]):
+                with contextlib.nullcontext() if dense_map else no_bigbird_attention_map(model):
+                    model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=list(MODELS), default="tiny-bert")
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-batch-tokens", type=int, default=None, help="default: dnallm's own")
+    args = parser.parse_args()
+    spec = MODELS[args.model]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_dir = spec["build"](tmp / "model")
+        windows = genome_windows(args.records, *spec["bp"])
+        fasta = tmp / "windows.fa"
+        fasta.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in windows))
+        inf = dnallm.DNAInference(model_dir, max_batch_tokens=args.max_batch_tokens)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        attn = "eager" if spec["kmer"] is None else "sdpa"
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation=attn)
+        model.eval()
+        batches = prepare_pure(inf, windows)
+        runs = {
+            "loop": lambda: plain_loop(tokenizer, model, fasta, tmp / "loop.tsv", spec["kmer"]),
+            "dnallm": lambda: with_dnallm(inf, fasta, tmp / "dnallm.tsv"),
+            "pure": lambda: pure_forward(inf.model, batches),
+        }
+        if spec["kmer"] is None:  # BigBird: the same forward passes with transformers' dense attention map built
+            runs["pure, dense map"] = lambda: pure_forward(inf.model, batches, dense_map=True)
+        times = {name: [] for name in runs}
+        for _ in range(args.repeats):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+        loop = pd.read_csv(tmp / "loop.tsv", sep="\t")
+        ours = pd.read_csv(tmp / "dnallm.tsv", sep="\t")
+        diff = np.abs(loop[["Mafk", "Oct4"]].to_numpy() - ours[["Mafk", "Oct4"]].to_numpy()).max()
+        bp = sum(len(s) for _, s in windows)
+        run = inf.last_run
+        median = {name: statistics.median(t) for name, t in times.items()}
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+              f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")
+        print(f"model: {args.model}; data: {args.records} C. diphtheriae windows of {spec['bp'][0]:,}-"
+              f"{spec['bp'][1]:,} bp ({bp:,} bp); medians of {args.repeats}; dnallm attention "
+              f"{inf.attn_implementation}, {run.batches} batches, {run.padding_fraction:.1%} padding"
+              + (f", BigBird {dict(run.attention_types)}" if run.attention_types else "") + "\n")
+        print("| pipeline | seconds | records/s | vs loop | vs pure forward |")
+        print("|---|---:|---:|---:|---:|")
+        for name in runs:
+            t = median[name]
+            print(f"| {name} | {t:.2f} | {args.records / t:,.1f} | {median['loop'] / t:.2f}x | "
+                  f"{median['pure'] / t:.2f} |")
+        print(f"\nmax |p_loop - p_dnallm| = {diff:.1e}; all times: "
+              + "; ".join(f"{n} " + ", ".join(f"{x:.2f}" for x in t) for n, t in times.items()))
+        if hasattr(model.base_model, "attention_type"):
+            print(f"plain loop's BigBird after its run: attention_type = {model.base_model.attention_type}")
+
+
+if __name__ == "__main__":
+    main()
