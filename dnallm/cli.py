@@ -82,6 +82,7 @@ def _load(args: argparse.Namespace):
         max_batch_tokens=args.max_batch_tokens,
         trust_remote_code=args.trust_remote_code,
         revision=args.revision,
+        allow_pickle=args.allow_pickle,
     )
     if not args.quiet:
         outputs = f": {', '.join(inf.output_columns)}" if inf.output_columns else ""
@@ -107,17 +108,109 @@ def _summary(args: argparse.Namespace, inf, rows: int, unit: str) -> None:
     )
 
 
+class _SkipLog:
+    """The side file of records left out under --on-error skip: id, where, reason (TSV), written as they come."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.count = 0
+        self.path = None
+        self._handle = None
+        self._tmp = None
+        if args.on_error != "skip":
+            return
+        target = args.skipped
+        if target is None and args.output not in (None, "-"):
+            target = f"{args.output}.skipped.tsv"
+        if target is not None:
+            from pathlib import Path
+
+            self.path = Path(target)
+            if not self.path.parent.is_dir():
+                raise DnallmError(f"{self.path}: the folder {self.path.parent} does not exist")
+            self._tmp = self.path.with_name(self.path.name + ".partial")
+            self._handle = open(self._tmp, "w", encoding="utf-8", newline="")
+            self._handle.write("id\twhere\treason\n")
+
+    def __call__(self, skipped) -> None:
+        self.count += 1
+        reason = " ".join(skipped.reason.split()).removeprefix(skipped.where).lstrip(": ")
+        if self._handle is not None:
+            self._handle.write(f"{skipped.id}\t{skipped.where}\t{reason}\n")
+            self._handle.flush()
+        else:
+            print(f"dnallm: skipped '{skipped.id}' ({skipped.where}): {reason}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self._handle is not None:
+            import os
+
+            self._handle.close()
+            os.replace(self._tmp, self.path)
+
+    def drop(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def _fingerprint(args: argparse.Namespace, **extra) -> dict:
+    import os
+
+    model = args.model
+    if os.path.isdir(model):
+        model = os.path.realpath(model)
+    fasta = os.path.realpath(args.fasta) if os.path.exists(args.fasta) else args.fasta
+    return {"command": args.command, "model": model, "revision": args.revision, "input": fasta,
+            "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error, **extra}
+
+
+def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
+    """Run ``run(inf, skip_log)`` (an iterator of frames) into ``writer``; the shared body of predict and embed."""
+    if writer.complete_already:
+        if not args.quiet:
+            print(f"dnallm: {args.output} is complete already (no {args.output}.partial to resume); nothing to do",
+                  file=sys.stderr)
+        return 0
+    skip_log = _SkipLog(args)
+    try:
+        inf = _load(args)
+        if writer.resumed_rows and not args.quiet:
+            print(f"dnallm: resuming {writer.partial}: {writer.resumed_rows:,} rows ({len(writer.done_ids):,} "
+                  "records) done already", file=sys.stderr)
+        for frame in run(inf, skip_log):
+            writer.write(frame)
+    except BaseException as exc:
+        writer.abort()
+        skip_log.drop()
+        if writer.partial is not None and writer.rows:
+            where = f"{writer.rows:,} rows kept in {writer.partial}"
+            if isinstance(exc, DnallmError):
+                raise DnallmError(f"{exc} ({where}; after fixing this, add --resume to continue)") from None
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                print(f"dnallm: stopped; {where}; run the same command with --resume to continue", file=sys.stderr)
+        raise
+    writer.close()
+    skip_log.finish()
+    _summary(args, inf, writer.rows, unit)
+    if skip_log.count and not args.quiet:
+        listed = f" (listed in {skip_log.path})" if skip_log.path else ""
+        print(f"dnallm: {skip_log.count:,} records skipped{listed}", file=sys.stderr)
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
-    writer = ResultWriter(args.output)  # checks the format and folder before the model loads
-    inf = _load(args)
-    with writer:
-        for frame in inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet,
-                                      iupac=args.iupac, uracil=args.uracil):
-            writer.write(frame)
-    _summary(args, inf, writer.rows, "rows")
-    return 0
+    # checks the format, the folder and any partial output before the model loads
+    writer = ResultWriter(args.output, resume=args.resume, per_window=args.per_window,
+                          fingerprint=_fingerprint(args, per_window=args.per_window))
+
+    def run(inf, skip_log):
+        return inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet, iupac=args.iupac,
+                                uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
+                                exclude_ids=writer.done_ids)
+
+    return _stream(args, writer, run, "rows")
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -126,20 +219,32 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
     if str(args.output).endswith(".npz"):
+        if args.resume:
+            raise DnallmError("--resume works with .parquet, .tsv, .csv and .jsonl output, not .npz")
+        skip_log = _SkipLog(args)
         inf = _load(args)
-        ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet,
-                                 iupac=args.iupac, uracil=args.uracil)
-        np.savez(args.output, ids=np.array(ids), embeddings=vectors)
+        try:
+            ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
+                                     uracil=args.uracil, on_error=args.on_error, on_skip=skip_log)
+        except BaseException:
+            skip_log.drop()
+            raise
+        import os
+
+        tmp = f"{args.output}.partial.npz"
+        np.savez(tmp, ids=np.array(ids), embeddings=vectors)
+        os.replace(tmp, args.output)
+        skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0
-    writer = ResultWriter(args.output)
-    inf = _load(args)
-    with writer:
-        for frame in inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet,
-                                    iupac=args.iupac, uracil=args.uracil):
-            writer.write(frame)
-    _summary(args, inf, writer.rows, "embeddings")
-    return 0
+    writer = ResultWriter(args.output, resume=args.resume, fingerprint=_fingerprint(args, pooling=args.pooling))
+
+    def run(inf, skip_log):
+        return inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
+                              uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
+                              exclude_ids=writer.done_ids)
+
+    return _stream(args, writer, run, "embeddings")
 
 
 def _parse_heads(text: str):
@@ -276,11 +381,25 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                         help="tokens per forward pass, padding included (default 4096 on CPU, 16384 on a GPU)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow models that run Python code from their repository (read it first)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load weights stored only as a pickle (pytorch_model.bin); unpickling can run code "
+                             "hidden in the file, so only for files you trust (default: safetensors only)")
     parser.add_argument("--revision", help="hub branch, tag or commit")
     parser.add_argument("--iupac", choices=["n", "error"], default="n",
                         help="IUPAC ambiguity codes: replace by N (default) or reject")
     parser.add_argument("--uracil", choices=["t", "error"], default="t", help="U: read as T (default) or reject")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--on-error", choices=["fail", "skip"], default="fail",
+                        help="a bad record (bad character, no sequence, repeated id, too short): stop with an error "
+                             "(default) or leave it out, list it in --skipped and go on")
+    parser.add_argument("--skipped", metavar="FILE",
+                        help="TSV of the records left out by --on-error skip (default: OUTPUT.skipped.tsv; "
+                             "on stderr when the output is stdout)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from OUTPUT.partial: only the records not done yet run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", help="output file: .tsv, .csv, .jsonl or .parquet (default: TSV to stdout)")
     predict.add_argument("--per-window", action="store_true",
                          help="one row per window of long records, with its bp start and end")
+    _run_options(predict)
     predict.set_defaults(func=_cmd_predict)
 
     embed = sub.add_parser("embed", help="one embedding per FASTA record")
@@ -321,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file: .npz (ids, embeddings), .parquet, .tsv, .csv or .jsonl")
     embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                        help="mean over sequence tokens (default) or the [CLS] token")
+    _run_options(embed)
     embed.set_defaults(func=_cmd_embed)
 
     attention = sub.add_parser("attention", help="attention heatmap over bp of one record, and a per-bp track")
@@ -358,16 +479,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="dnallm: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    import signal
+
+    def terminated(signum, frame):  # a batch system's SIGTERM: stop like Ctrl-C, keeping the partial output
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         return args.func(args)
     except DnallmError as exc:
-        print(f"dnallm: error: {exc}", file=sys.stderr)
+        print(f"dnallm: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dnallm: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `dnallm models | head`
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ class FastaFormatError(InputError):
         self.line = line
         self.record_id = record_id
         self.problem = problem
+        self.hint = hint
         where = path if line is None else f"{path}:{line}"
         if record_id is not None:
             where += f" (record '{record_id}')"

@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 
 from dnallm.batching import pad_batch, plan_batches, prefetch
-from dnallm.errors import DnallmError
-from dnallm.io.fasta import Record, SequenceInput, count_records, iter_records
+from dnallm.errors import DnallmError, InputError
+from dnallm.io.fasta import Record, SequenceInput, SkipCallback, Skipped, count_records, iter_records
 from dnallm.modeling import (
     LoadedModel,
     attention_type_for,
@@ -53,6 +53,8 @@ class RunStats:
     padded_tokens: int = 0
     seconds: float = 0.0
     attention_types: Counter = field(default_factory=Counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    excluded: int = 0
 
     @property
     def padding_fraction(self) -> float:
@@ -77,6 +79,8 @@ class DNAInference:
         revision: hub branch, tag or commit.
         tokenizer_family, k, max_tokens: override the registry or what is detected from the model.
         window_overlap: tokens shared by consecutive windows of a long record (default a tenth of a window).
+        allow_pickle: load weights stored only as a pickle (``pytorch_model.bin``). Off by default: unpickling
+            can run code hidden in the file, so dnallm loads safetensors weights unless you allow this.
 
     Attributes:
         head: what the model computes (see :mod:`dnallm.modeling`): decides the columns of :meth:`predict`.
@@ -98,6 +102,7 @@ class DNAInference:
         k: int | None = None,
         max_tokens: int | None = None,
         window_overlap: int | None = None,
+        allow_pickle: bool = False,
     ):
         if model is None:
             model = DEFAULT_MODEL
@@ -113,6 +118,7 @@ class DNAInference:
             tokenizer_family=tokenizer_family,
             k=k,
             max_tokens=max_tokens,
+            allow_pickle=allow_pickle,
         )
         self.name = str(model)
         if max_batch_tokens is None:
@@ -181,6 +187,8 @@ class DNAInference:
         progress: bool = False,
         iupac: str = "n",
         uracil: str = "t",
+        on_error: str = "fail",
+        on_skip: SkipCallback | None = None,
     ) -> pd.DataFrame:
         """One row per record, in input order.
 
@@ -190,12 +198,20 @@ class DNAInference:
             per_window: one row per window instead, with ``window``, ``start`` and ``end`` (bp on the record).
             progress: show a progress bar with records/s on stderr.
             iupac, uracil: the alphabet policy (see :mod:`dnallm.io.fasta`).
+            on_error: ``"fail"`` (default) raises at the first bad record; ``"skip"`` leaves bad records out (a
+                character outside the policy, no sequence, a repeated id, too short for one token) and goes on.
+                The skipped records are in ``last_run.skipped`` and passed to ``on_skip`` as they happen.
 
         Returns:
             DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns` (float32, the
             model's precision; a record's windows are averaged in float64).
         """
-        frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil))
+        frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil,
+                                        on_error=on_error, on_skip=on_skip))
+        if not frames:
+            columns = ["id", "length", "n_windows"] + (["window", "start", "end"] if per_window else [])
+            return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else np.int64) for c in columns}
+                                | {c: pd.Series(dtype=np.float32) for c in self.output_columns})
         return pd.concat(frames, ignore_index=True)
 
     def iter_predict(
@@ -206,14 +222,22 @@ class DNAInference:
         progress: bool = False,
         iupac: str = "n",
         uracil: str = "t",
+        on_error: str = "fail",
+        on_skip: SkipCallback | None = None,
+        exclude_ids: Container[str] = (),
     ) -> Iterator[pd.DataFrame]:
-        """Like :meth:`predict`, streamed: DataFrames of consecutive records, in input order, as they are done."""
+        """Like :meth:`predict`, streamed: DataFrames of consecutive records, in input order, as they are done.
+
+        ``exclude_ids``: records with these ids are read and checked but not run and not returned (how
+        ``dnallm predict --resume`` continues a run).
+        """
         if self.head == "encoder":
             raise DnallmError(
                 f"{self.name} is a bare encoder without a prediction head: it has nothing to predict; "
                 "use embed() (CLI: dnallm embed) for its embeddings"
             )
-        for records, windows, values in self._run(source, "predict", progress, iupac, uracil):
+        for records, windows, values in self._run(source, "predict", progress, iupac, uracil, on_error, on_skip,
+                                                  exclude_ids):
             yield self._frame(records, windows, values, per_window)
 
     def embed(
@@ -224,12 +248,15 @@ class DNAInference:
         progress: bool = False,
         iupac: str = "n",
         uracil: str = "t",
+        on_error: str = "fail",
+        on_skip: SkipCallback | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """Per-record embeddings from the last hidden layer.
 
         Args:
             pooling: ``"mean"`` over the record's sequence tokens (special tokens and padding excluded), or
                 ``"cls"``: the first special token's vector (for models that add one).
+            on_error, on_skip: as in :meth:`predict`.
 
         Returns:
             ids in input order, and a float32 array ``(n_records, hidden_size)``. Long records: the mean of their
@@ -237,17 +264,23 @@ class DNAInference:
         """
         ids: list[str] = []
         arrays: list[np.ndarray] = []
-        for records, windows, values in self._run(source, _embed_kind(pooling, self), progress, iupac, uracil):
+        kind = _embed_kind(pooling, self)
+        for records, windows, values in self._run(source, kind, progress, iupac, uracil, on_error, on_skip):
             ids.extend(r.id for r in records)
             arrays.append(_per_record(values, windows).astype(np.float32))
+        if not arrays:
+            return ids, np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         return ids, np.concatenate(arrays)
 
     def iter_embed(
         self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
-        uracil: str = "t",
+        uracil: str = "t", on_error: str = "fail", on_skip: SkipCallback | None = None,
+        exclude_ids: Container[str] = (),
     ) -> Iterator[pd.DataFrame]:
         """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
-        for records, windows, values in self._run(source, _embed_kind(pooling, self), progress, iupac, uracil):
+        kind = _embed_kind(pooling, self)
+        for records, windows, values in self._run(source, kind, progress, iupac, uracil, on_error, on_skip,
+                                                  exclude_ids):
             vectors = _per_record(values, windows).astype(np.float32)
             frame = pd.DataFrame(vectors, columns=[f"dim_{i}" for i in range(values.shape[1])])
             frame.insert(0, "n_windows", [len(w) for w in windows])
@@ -397,14 +430,28 @@ class DNAInference:
 
     # -- the engine -----------------------------------------------------------------------------------------------
 
-    def _chunks(self, records: Iterator[Record]) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
+    def _chunks(
+        self, records: Iterator[Record], skip: SkipCallback | None = None, exclude_ids: Container[str] = (),
+        stats: RunStats | None = None,
+    ) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
         """Records with their windows, in chunks of about 16 batches' worth of tokens (tokenized ahead)."""
         budget = 16 * self.max_batch_tokens
         recs: list[Record] = []
         wins: list[list[Encoding]] = []
         tokens = 0
         for rec in records:
-            windows = self.tokenizer.windows(rec, overlap=self.window_overlap)
+            if exclude_ids and rec.id in exclude_ids:
+                if stats is not None:
+                    stats.excluded += 1
+                continue
+            try:
+                windows = self.tokenizer.windows(rec, overlap=self.window_overlap)
+            except InputError as exc:  # e.g. shorter than one k-mer
+                message = f"{rec.origin}: {exc}" if rec.origin and rec.origin not in str(exc) else str(exc)
+                if skip is None:
+                    raise InputError(message) from None
+                skip(Skipped(rec.id, rec.origin, message))
+                continue
             recs.append(rec)
             wins.append(windows)
             tokens += sum(len(w) for w in windows)
@@ -415,11 +462,21 @@ class DNAInference:
             yield recs, wins
 
     def _run(
-        self, source: SequenceInput, kind: str, progress: bool, iupac: str, uracil: str
+        self, source: SequenceInput, kind: str, progress: bool, iupac: str, uracil: str, on_error: str = "fail",
+        on_skip: SkipCallback | None = None, exclude_ids: Container[str] = (),
     ) -> Iterator[tuple[list[Record], list[list[Encoding]], np.ndarray]]:
         """Yield (records, their windows, per-record or per-window outputs) chunk by chunk, in input order."""
+        if on_error not in ("fail", "skip"):
+            raise DnallmError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         stats = RunStats()
         self.last_run = stats
+
+        def skipped(item: Skipped) -> None:
+            stats.skipped.append(item)
+            if on_skip is not None:
+                on_skip(item)
+
+        skip = skipped if on_error == "skip" else None
         start = time.perf_counter()
         bar = None
         if progress:
@@ -428,7 +485,8 @@ class DNAInference:
             total = count_records(source) if isinstance(source, (str, Path)) else None
             bar = tqdm(total=total, unit=" records", desc="dnallm", dynamic_ncols=True)
         try:
-            chunks = prefetch(self._chunks(iter_records(source, iupac=iupac, uracil=uracil)))
+            records = iter_records(source, iupac=iupac, uracil=uracil, on_error=on_error, on_skip=skipped)
+            chunks = prefetch(self._chunks(records, skip, exclude_ids, stats))
             for recs, wins in chunks:
                 flat = [w for ws in wins for w in ws]
                 values = self._forward_all(flat, kind, stats)
@@ -436,11 +494,16 @@ class DNAInference:
                 stats.windows += len(flat)
                 yield recs, wins, values
                 if bar is not None:
-                    bar.update(len(recs))
+                    done = stats.records + len(stats.skipped) + stats.excluded
+                    bar.update(done - bar.n)
         finally:
             if bar is not None:
                 bar.close()
             stats.seconds = time.perf_counter() - start
+        if stats.skipped:
+            shown = "; ".join(f"'{s.id}' ({s.where})" for s in stats.skipped[:3])
+            logger.warning("%d records skipped (on_error='skip'): %s%s", len(stats.skipped), shown,
+                           ", ..." if len(stats.skipped) > 3 else "")
 
     def _forward_all(self, encodings: list[Encoding], kind: str, stats: RunStats) -> np.ndarray:
         """Outputs of every window, ``(n_windows, dim)`` float32, in the order given."""

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from dnallm.errors import DnallmError, ModelLoadError
-from dnallm.registry import ModelSpec, find_spec, get_spec
+from dnallm.registry import ModelSpec, resolve_model
 from dnallm.tokenization import DNATokenizer, load_tokenizer, max_tokens_from_config
 
 logger = logging.getLogger(__name__)
@@ -198,6 +198,8 @@ def _auto_class(head: str) -> Any:
 
 def _model_class(config: Any, auto_class: Any, source: str, trust_remote_code: bool, revision: str | None) -> type:
     auto_map = getattr(config, "auto_map", None) or {}
+    if auto_class.__name__ in auto_map and not trust_remote_code:
+        raise _remote_code_error(source, f"{auto_class.__name__} -> {auto_map[auto_class.__name__]}")
     if trust_remote_code and auto_class.__name__ in auto_map:
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
@@ -209,6 +211,32 @@ def _model_class(config: Any, auto_class: Any, source: str, trust_remote_code: b
             f"{source}: transformers has no {auto_class.__name__.removeprefix('AutoModel') or 'base'} class for "
             f"model type '{config.model_type}'"
         ) from None
+
+
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+def check_weights(folder: Path, allow_pickle: bool) -> None:
+    """Refuse a model folder whose weights are only in a pickle file, unless the user allows pickles."""
+    if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
+        return
+    pickles = [name for name in _PICKLE_WEIGHTS if (folder / name).is_file()] + sorted(
+        p.name for p in folder.glob("pytorch_model-*.bin")
+    )
+    if not pickles:
+        raise ModelLoadError(
+            f"{folder}: no weights (model.safetensors); a model directory is written by model.save_pretrained()"
+        )
+    if not allow_pickle:
+        raise _pickle_error(str(folder), pickles[0])
+
+
+def _pickle_error(model: str, file: str = "pytorch_model.bin") -> ModelLoadError:
+    return ModelLoadError(
+        f"'{model}' has its weights only as {file}, a Python pickle: loading a pickle can run code hidden in it, "
+        "so dnallm loads safetensors weights only. If you trust where the file comes from, pass allow_pickle=True "
+        "(CLI: --allow-pickle), or convert it once: model.save_pretrained(folder, safe_serialization=True)"
+    )
 
 
 def _remote_code_error(model: str, source: str) -> ModelLoadError:
@@ -247,27 +275,25 @@ def load_model(
     tokenizer_family: str | None = None,
     k: int | None = None,
     max_tokens: int | None = None,
+    allow_pickle: bool = False,
 ) -> LoadedModel:
     """Load a model and its tokenizer for inference; see :class:`dnallm.DNAInference` for the arguments."""
     from transformers import AutoConfig
 
     name = str(model)
-    spec: ModelSpec | None = None
-    source = name
-    if not Path(name).is_dir():
-        if Path(name).exists():
+    source, spec = resolve_model(model)
+    local = Path(source).is_dir()
+    if not local:
+        if Path(source).exists():
             raise ModelLoadError(f"{name}: is a file; a model is a directory (config.json, weights, tokenizer files)")
         if isinstance(model, Path) or name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name:
             raise ModelLoadError(f"{name}: no such model directory; check the path")
-        spec = find_spec(name)
-        if spec is None and "/" not in name:
-            spec = get_spec(name)  # unknown name: raises with close names
-        if spec is not None:
-            source = spec.location
-            if spec.trust_remote_code and not trust_remote_code:
-                raise _remote_code_error(name, source)
-    elif not (Path(name) / "config.json").is_file():
-        raise ModelLoadError(f"{name}: no config.json; a model directory is written by model.save_pretrained()")
+        if spec is not None and spec.trust_remote_code and not trust_remote_code:
+            raise _remote_code_error(name, source)
+    else:
+        if not (Path(source) / "config.json").is_file():
+            raise ModelLoadError(f"{name}: no config.json; a model directory is written by model.save_pretrained()")
+        check_weights(Path(source), allow_pickle)
 
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
@@ -299,11 +325,18 @@ def load_model(
         revision=revision,
     )
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": backend, "revision": revision}
+    if not allow_pickle:
+        kwargs["use_safetensors"] = True  # never unpickle weights unless the user said so
     if trust_remote_code:
         kwargs["trust_remote_code"] = True
     with _quiet_transformers():
         loader = auto_class if trust_remote_code else model_class
-        net = loader.from_pretrained(source, **kwargs)
+        try:
+            net = loader.from_pretrained(source, **kwargs)
+        except OSError as exc:
+            if not allow_pickle and "safetensors" in str(exc).lower():
+                raise _pickle_error(name) from None
+            raise ModelLoadError(f"cannot load the weights of '{name}' ({str(exc).splitlines()[0]})") from None
     net.to(device).eval()
     logger.info(
         "loaded %s: %s, head %s, on %s in %s; attention %s (%s)",

@@ -8,6 +8,7 @@ entry (``path``) names a model directory inside the dnallm package, such as the 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -23,6 +24,7 @@ KMER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer")
 
 #: the model DNAInference() and `dnallm predict` use when none is named: it ships inside the package
 DEFAULT_MODEL = "demo-oct4-mafk"
+logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -71,9 +73,20 @@ class ModelSpec:
 
     @property
     def location(self) -> str:
-        """Where the files are: the packaged directory, or the hub id."""
+        """Where the files are: the packaged directory, or the hub id.
+
+        A packaged path must resolve (symbolic links followed) to a directory inside the dnallm package: a name
+        never loads files from anywhere else.
+        """
         if self.path is not None:
-            return str(PACKAGE_DIR / self.path)
+            base = PACKAGE_DIR.resolve()
+            target = (PACKAGE_DIR / self.path).resolve()
+            if not target.is_relative_to(base):
+                raise RegistryError(
+                    f"models.yaml entry '{self.name}': path '{self.path}' leads to {target}, outside the dnallm "
+                    "package; a packaged model must live inside it (reinstall dnallm)"
+                )
+            return str(target)
         assert self.hub_id is not None
         return self.hub_id
 
@@ -212,6 +225,36 @@ def get_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelSp
     close = difflib.get_close_matches(name.lower(), list(registry), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise RegistryError(f"unknown model name '{name}'{hint} (run `dnallm models` for the list)")
+
+
+def resolve_model(model: str | Path, registry: dict[str, ModelSpec] | None = None) -> tuple[str, ModelSpec | None]:
+    """Where ``model`` is loaded from: ``(local directory or hub id, its registry entry or None)``.
+
+    A registry name always means its entry's declared source (hub id or packaged directory), even when a folder
+    of the same name exists in the working directory: pass ``./name`` to load that folder. A ``Path``, a string
+    starting with ``/``, ``./``, ``../`` or ``~``, and an existing directory otherwise are local directories;
+    anything else is a hub id (registered or not).
+    """
+    name = str(model)
+    explicit = isinstance(model, Path) or name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name
+    if not explicit:
+        registry = registry if registry is not None else load_registry()
+        key = name.strip().lower()
+        if key in registry:
+            spec = registry[key]
+            if Path(name).is_dir():
+                logger.warning(
+                    "'%s' is a models.yaml name and also a folder here; the name wins and loads %s "
+                    "(pass ./%s to load the folder)", name, spec.location, name,
+                )
+            return spec.location, spec
+    path = Path(name).expanduser()
+    if explicit or path.is_dir():
+        return str(path), None
+    spec = find_spec(name, registry)
+    if spec is None and "/" not in name:
+        get_spec(name, registry)  # a bare name that is not registered: raises with close names
+    return (spec.location, spec) if spec is not None else (name, None)
 
 
 def find_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelSpec | None:

@@ -35,7 +35,7 @@ import numpy as np
 
 from dnallm.errors import InputError, ModelLoadError, TokenizerError
 from dnallm.io.fasta import Record
-from dnallm.registry import KMER_FAMILIES, TOKENIZER_FAMILIES, ModelSpec, find_spec, get_spec
+from dnallm.registry import KMER_FAMILIES, TOKENIZER_FAMILIES, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -578,18 +578,12 @@ def load_tokenizer(
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    spec: ModelSpec | None = None
-    source = str(model)
-    if not Path(source).is_dir():
-        spec = find_spec(source)
-        if spec is None and "/" not in source:
-            spec = get_spec(source)  # raises with close names
-        if spec is not None:
-            source = spec.location
-            tokenizer_family = tokenizer_family or spec.tokenizer_family
-            k = k if k is not None else spec.k
-            max_tokens = max_tokens if max_tokens is not None else spec.max_tokens
-    elif not any(Path(source).glob("tokenizer*")) and not (Path(source) / "vocab.txt").exists():
+    source, spec = resolve_model(model)
+    if spec is not None:
+        tokenizer_family = tokenizer_family or spec.tokenizer_family
+        k = k if k is not None else spec.k
+        max_tokens = max_tokens if max_tokens is not None else spec.max_tokens
+    if Path(source).is_dir() and not any(Path(source).glob("tokenizer*")) and not (Path(source) / "vocab.txt").exists():
         raise TokenizerError(
             f"{source}: no tokenizer files (tokenizer.json, tokenizer_config.json or vocab.txt); "
             "save the tokenizer next to the model with tokenizer.save_pretrained()"

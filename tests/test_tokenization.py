@@ -241,10 +241,6 @@ def test_bpe_that_drops_bases_is_refused(tmp_path):
 
 def test_family_and_k_from_the_registry_name(monkeypatch, tmp_path, model_dirs):
     """A registry name supplies family, k and max_tokens; the files come from the hub id it names."""
-    from dnallm import registry, tokenization
-
-    spec = registry.get_spec("dnabert-6")
-    monkeypatch.setattr(tokenization, "find_spec", lambda name: spec if name == "dnabert-6" else None)
     import transformers
 
     real = transformers.AutoTokenizer.from_pretrained

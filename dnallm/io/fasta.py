@@ -22,6 +22,12 @@ Record rules: the id is the first word of the header and must be unique within o
 header is the description. A header without a sequence, text before the first header, an empty file and a
 repeated id are errors naming the file and line. Headers that are not valid UTF-8 are decoded with
 replacement characters and a warning.
+
+Errors in one record (a character outside the policy, no sequence, a repeated id, a header without an id) stop the
+read by default (``on_error="fail"``). With ``on_error="skip"`` that record is left out, reported to the
+``on_skip`` callback as a :class:`Skipped` (id, where, reason) and logged, and reading goes on; the first of two
+records with the same id is kept. Errors of the file itself (missing, unreadable, binary, not gzip, truncated
+gzip, text before the first header, no records) always stop the read.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Union
@@ -43,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 IupacPolicy = Literal["n", "error"]
 UracilPolicy = Literal["t", "error"]
+ErrorPolicy = Literal["fail", "skip"]
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".ffn", ".fas", ".seq")
 
@@ -68,6 +75,39 @@ class Record:
 
     def __len__(self) -> int:
         return len(self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A record left out under ``on_error="skip"``.
+
+    Attributes:
+        id: the record's id ("" when the header had none).
+        where: ``"file.fa:12"`` (the offending line) or ``"item 3"``.
+        reason: the error message the record would have stopped the run with.
+    """
+
+    id: str
+    where: str
+    reason: str
+
+
+SkipCallback = Callable[[Skipped], None]
+
+
+def _skip_handler(on_error: str, on_skip: SkipCallback | None) -> SkipCallback | None:
+    """None when errors must stop the read; else a callback that reports and logs each skipped record."""
+    if on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+    if on_error == "fail":
+        return None
+
+    def report(skipped: Skipped) -> None:
+        logger.info("skipped record '%s': %s", skipped.id, skipped.reason)
+        if on_skip is not None:
+            on_skip(skipped)
+
+    return report
 
 
 def _table(iupac: str, uracil: str) -> bytes:
@@ -222,7 +262,7 @@ def _check_path(path: Path) -> None:
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a FASTA file")
     if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: permission denied; the file is not readable by this user")
+        raise InputError(f"{path}: permission denied; the file is not readable by this user (check its mode)")
 
 
 def read_fasta(
@@ -230,6 +270,8 @@ def read_fasta(
     *,
     iupac: IupacPolicy = "n",
     uracil: UracilPolicy = "t",
+    on_error: ErrorPolicy = "fail",
+    on_skip: SkipCallback | None = None,
 ) -> Iterator[Record]:
     """Stream the records of a FASTA file, plain or gzip/bgzip-compressed (detected from the content).
 
@@ -240,6 +282,9 @@ def read_fasta(
         path: a ``.fa``/``.fasta``/``.fna`` file, optionally ``.gz``.
         iupac: ``"n"`` to replace IUPAC ambiguity codes by N (default), ``"error"`` to reject them.
         uracil: ``"t"`` to read U as T (default), ``"error"`` to reject it.
+        on_error: ``"fail"`` (default) stops at the first bad record; ``"skip"`` leaves bad records out and
+            goes on (file-level errors still stop).
+        on_skip: called with a :class:`Skipped` for every record left out.
 
     Yields:
         Record: id, upper-case sequence, description, origin ``"path:line"``.
@@ -249,9 +294,10 @@ def read_fasta(
         FastaFormatError: with the file, the line and the record id, for every violation of the format.
     """
     _check_policy(iupac, uracil)
+    skip = _skip_handler(on_error, on_skip)
     path = Path(path)
     _check_path(path)
-    return _parse_file(path, iupac, uracil)
+    return _parse_file(path, iupac, uracil, skip)
 
 
 def count_records(source: object) -> int | None:
@@ -274,7 +320,7 @@ def count_records(source: object) -> int | None:
     return count
 
 
-def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
+def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None = None) -> Iterator[Record]:
     name = str(path)
     table = _TABLES[(iupac, uracil)]
     counts = _Counts(name)
@@ -286,8 +332,20 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
     chunk_lines: list[int] = []
     lineno = 0
     n_records = 0
+    dropped = False  # the current record was already reported as skipped
 
-    def finish() -> Record:
+    def finish() -> Record | None:
+        if dropped:
+            return None
+        try:
+            return build()
+        except FastaFormatError as exc:
+            if skip is None:
+                raise
+            skip(Skipped(rid or "", f"{name}:{exc.line or header_line}", _reason(exc)))
+            return None
+
+    def build() -> Record:
         raw = "".join(chunks).encode("latin-1")
         upper = raw.translate(_UPPER, _WHITESPACE)
         if not upper:
@@ -310,21 +368,31 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
             for lineno, line in enumerate(fh, 1):
                 if line.startswith(">"):
                     if rid is not None:
-                        yield finish()
-                        n_records += 1
-                    rid, desc = _parse_header(line, name, lineno)
-                    key = hash(rid)
-                    if key in seen:
-                        first = _first_header_line(path, rid, lineno)
-                        if first is not None:  # else two ids shared a hash: not a duplicate
-                            raise FastaFormatError(
-                                name, lineno, rid, f"duplicate id (first seen on line {first})",
-                                "ids must be unique within one input",
-                            )
-                    seen.add(key)
+                        rec = finish()
+                        if rec is not None:
+                            yield rec
+                            n_records += 1
+                    dropped = False
                     header_line = lineno
                     chunks.clear()
                     chunk_lines.clear()
+                    try:
+                        rid, desc = _parse_header(line, name, lineno)
+                        key = hash(rid)
+                        if key in seen:
+                            first = _first_header_line(path, rid, lineno)
+                            if first is not None:  # else two ids shared a hash: not a duplicate
+                                raise FastaFormatError(
+                                    name, lineno, rid, f"duplicate id (first seen on line {first})",
+                                    "ids must be unique within one input",
+                                )
+                        seen.add(key)
+                    except FastaFormatError as exc:
+                        if skip is None:
+                            raise
+                        rid = exc.record_id or ""
+                        dropped = True
+                        skip(Skipped(rid, f"{name}:{lineno}", _reason(exc)))
                     continue
                 text = line.rstrip("\n")
                 if not text.strip():
@@ -345,12 +413,22 @@ def _parse_file(path: Path, iupac: str, uracil: str) -> Iterator[Record]:
             name, lineno or None, rid, f"the gzip data is truncated or corrupt ({exc})",
             "the file was probably cut short while copying; fetch it again",
         ) from None
+    except OSError as exc:
+        raise FastaFormatError(
+            name, lineno or None, rid, f"read error ({exc.strerror or exc})", "check the file and the disk"
+        ) from None
     if rid is None:
         raise FastaFormatError(name, None, None, "no FASTA records (the file is empty)", "check the path")
-    yield finish()
-    n_records += 1
+    rec = finish()
+    if rec is not None:
+        yield rec
+        n_records += 1
     counts.log()
     logger.debug("%s: %d records", name, n_records)
+
+
+def _reason(exc: FastaFormatError) -> str:
+    return f"{exc.problem}; {exc.hint}" if exc.hint else exc.problem
 
 
 def _first_header_line(path: Path, rid: str, before: int) -> int | None:
@@ -408,6 +486,8 @@ def iter_records(
     *,
     iupac: IupacPolicy = "n",
     uracil: UracilPolicy = "t",
+    on_error: ErrorPolicy = "fail",
+    on_skip: SkipCallback | None = None,
 ) -> Iterator[Record]:
     """Turn any accepted input into a stream of :class:`Record`.
 
@@ -420,14 +500,16 @@ def iter_records(
         * an iterable of sequences (ids ``seq0``, ``seq1``, ...), of ``(id, seq)`` pairs, of Records, or of
           Biopython ``SeqRecord`` objects (anything with ``.id`` and ``.seq``).
 
-    In-memory sequences follow the same alphabet policy as files; ids must be unique.
+    In-memory sequences follow the same alphabet policy as files; ids must be unique. ``on_error`` and
+    ``on_skip`` work as in :func:`read_fasta`, for the records of files and of lists and dicts alike.
     """
     _check_policy(iupac, uracil)
+    skip = _skip_handler(on_error, on_skip)
     if isinstance(source, os.PathLike):
-        yield from read_fasta(source, iupac=iupac, uracil=uracil)
+        yield from read_fasta(source, iupac=iupac, uracil=uracil, on_error=on_error, on_skip=on_skip)
         return
     if isinstance(source, str):
-        yield from _from_string(source, iupac, uracil)
+        yield from _from_string(source, iupac, uracil, skip)
         return
     if isinstance(source, (bytes, bytearray)):
         raise InputError("bytes input: pass a str sequence, a path, or decode the bytes first")
@@ -436,14 +518,14 @@ def iter_records(
                      source.description, source.origin)
         return
     if isinstance(source, io.TextIOBase) or (hasattr(source, "read") and hasattr(source, "readline")):
-        yield from _from_text_handle(source, iupac, uracil)  # type: ignore[arg-type]
+        yield from _from_text_handle(source, iupac, uracil, skip)  # type: ignore[arg-type]
         return
     if isinstance(source, Mapping):
         items: Iterable = ((str(k), v) for k, v in source.items())
-        yield from _from_items(items, iupac, uracil, keyed=True)
+        yield from _from_items(items, iupac, uracil, skip)
         return
     if isinstance(source, Iterable):
-        yield from _from_items(source, iupac, uracil, keyed=False)
+        yield from _from_items(source, iupac, uracil, skip)
         return
     raise InputError(
         f"cannot read sequences from a {type(source).__name__}; pass a FASTA path, a sequence string, "
@@ -451,9 +533,11 @@ def iter_records(
     )
 
 
-def _from_string(source: str, iupac: str, uracil: str) -> Iterator[Record]:
+def _from_string(source: str, iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
     if os.path.exists(source):
-        yield from read_fasta(source, iupac=iupac, uracil=uracil)
+        path = Path(source)
+        _check_path(path)
+        yield from _parse_file(path, iupac, uracil, skip)
         return
     text = source.strip()
     if _SEQUENCE_STRING.fullmatch(text):
@@ -466,14 +550,14 @@ def _from_string(source: str, iupac: str, uracil: str) -> Iterator[Record]:
         )
     looks_like_path = any(c in source for c in "/\\.~") or source.lower().endswith(FASTA_SUFFIXES)
     if looks_like_path:
-        raise InputError(f"{shown!r}: no such file; check the path")
+        raise InputError(f"{source}: no such file; check the path")
     raise InputError(
         f"{shown!r} is not an existing file and not a DNA sequence (a sequence string may hold only "
         "A C G T N); pass a path that exists, or a list or dict of sequences for other IUPAC codes"
     )
 
 
-def _from_text_handle(handle: IO[str], iupac: str, uracil: str) -> Iterator[Record]:
+def _from_text_handle(handle: IO[str], iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
     import tempfile
 
     # Reuse the file parser (and its messages) by spooling the handle; the name stays the handle's own.
@@ -486,50 +570,68 @@ def _from_text_handle(handle: IO[str], iupac: str, uracil: str) -> Iterator[Reco
                 if not block:
                     break
                 out.write(block)
+        def renamed(skipped: Skipped) -> None:
+            assert skip is not None
+            skip(Skipped(skipped.id, skipped.where.replace(str(spool), str(name)),
+                         skipped.reason.replace(str(spool), str(name))))
+
         try:
-            for rec in _parse_file(spool, iupac, uracil):
+            for rec in _parse_file(spool, iupac, uracil, renamed if skip is not None else None):
                 yield Record(rec.id, rec.seq, rec.description, rec.origin.replace(str(spool), str(name)))
         except FastaFormatError as exc:
             raise FastaFormatError(str(name), exc.line, exc.record_id, exc.problem) from None
 
 
-def _from_items(items: Iterable, iupac: str, uracil: str, keyed: bool) -> Iterator[Record]:
+def _from_items(items: Iterable, iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
     seen: dict[str, int] = {}
     counts = _Counts("input")
     n = 0
     for i, item in enumerate(items):
-        description = ""
-        if isinstance(item, Record):
-            rid, seq, description = item.id, item.seq, item.description
-        elif isinstance(item, str):
-            if os.path.exists(item) or item.lower().endswith(FASTA_SUFFIXES + (".gz",)):
-                raise InputError(
-                    f"item {i} ({item!r}) is a file name, but items of a list are read as sequences; "
-                    "pass one FASTA path at a time, or chain read_fasta() over several files"
-                )
-            rid, seq = f"seq{i}", item
-        elif isinstance(item, tuple) and len(item) == 2:
-            rid, seq = item
-        elif hasattr(item, "id") and hasattr(item, "seq"):
-            rid, seq = item.id, str(item.seq)
-            description = str(getattr(item, "description", "") or "")
-        else:
-            raise InputError(
-                f"item {i}: expected a sequence string, an (id, sequence) pair or a record, got {type(item).__name__}"
-            )
-        rid = str(rid)
-        if not isinstance(seq, str):
-            raise InputError(f"item {i} (id '{rid}'): the sequence is a {type(seq).__name__}, not a str")
-        if not rid or any(c.isspace() for c in rid):
-            raise InputError(f"item {i}: id {rid!r} must be non-empty and without whitespace")
-        if rid in seen:
-            raise InputError(f"item {i}: duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")
-        seen[rid] = i
-        where = f"item {i} (id '{rid}')"
-        clean = clean_sequence(seq, iupac=iupac, uracil=uracil, where=where)
-        counts.add(seq.upper().encode("ascii"), iupac, uracil)
+        try:
+            rec, raw = _item_record(i, item, seen, iupac, uracil)
+        except InputError as exc:
+            if skip is None:
+                raise
+            rid = item[0] if isinstance(item, tuple) and len(item) == 2 else getattr(item, "id", "")
+            skip(Skipped(str(rid) if rid is not None else "", f"item {i}", str(exc)))
+            continue
+        counts.add(raw.upper().encode("ascii"), iupac, uracil)
         n += 1
-        yield Record(rid, clean, description, f"item {i}")
-    if n == 0:
+        yield rec
+    if n == 0 and skip is None:
         raise InputError("no sequences given (the input is empty)")
     counts.log()
+
+
+def _item_record(i: int, item: object, seen: dict[str, int], iupac: str, uracil: str) -> tuple[Record, str]:
+    """One in-memory item as a Record (and its raw sequence, for the replacement counts)."""
+    description = ""
+    if isinstance(item, Record):
+        rid, seq, description = item.id, item.seq, item.description
+    elif isinstance(item, str):
+        if os.path.exists(item) or item.lower().endswith(FASTA_SUFFIXES + (".gz",)):
+            raise InputError(
+                f"item {i} ({item!r}) is a file name, but items of a list are read as sequences; "
+                "pass one FASTA path at a time, or chain read_fasta() over several files"
+            )
+        rid, seq = f"seq{i}", item
+    elif isinstance(item, tuple) and len(item) == 2:
+        rid, seq = item
+    elif hasattr(item, "id") and hasattr(item, "seq"):
+        rid, seq = item.id, str(item.seq)
+        description = str(getattr(item, "description", "") or "")
+    else:
+        raise InputError(
+            f"item {i}: expected a sequence string, an (id, sequence) pair or a record, got {type(item).__name__}"
+        )
+    rid = str(rid)
+    if not isinstance(seq, str):
+        raise InputError(f"item {i} (id '{rid}'): the sequence is a {type(seq).__name__}, not a str")
+    if not rid or any(c.isspace() for c in rid):
+        raise InputError(f"item {i}: id {rid!r} must be non-empty and without whitespace")
+    if rid in seen:
+        raise InputError(f"item {i}: duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")
+    seen[rid] = i
+    where = f"item {i} (id '{rid}')"
+    clean = clean_sequence(seq, iupac=iupac, uracil=uracil, where=where)
+    return Record(rid, clean, description, f"item {i}"), seq

@@ -1,18 +1,22 @@
 """Streaming result writers: TSV, CSV, JSON Lines and Parquet, chosen by the file suffix.
 
-Rows are written chunk by chunk as inference produces them, into a temporary file next to the destination that
-is renamed over it only when the run completes: a crashed or interrupted run never leaves a file that looks
-whole. Without a path, TSV goes to standard output.
+Rows are written chunk by chunk as inference produces them, into ``<destination>.partial`` next to the destination,
+which is renamed over it only when the run completes: a crashed or interrupted run never leaves a file that looks
+whole, and what it did finish can be continued (``dnallm predict ... --resume``). Without a path, TSV goes to
+standard output.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from dnallm.errors import DnallmError
@@ -33,37 +37,86 @@ def format_for(path: str | Path | None) -> str:
 
 
 class ResultWriter:
-    """Write DataFrame chunks with the same columns to one file (or stdout), atomically.
+    """Write DataFrame chunks with the same columns to one file (or stdout), atomically and resumably.
 
-    Use as a context manager: the file appears under its name when the block ends without an exception, and the
-    temporary file is removed when it ends with one.
+    Rows go to ``<path>.partial`` as they come (TSV, CSV and JSON Lines: appended and flushed chunk by chunk;
+    Parquet: a folder of part files, each written whole and renamed into place), with ``<path>.partial.json``
+    describing the run. :meth:`close` moves the result to ``path`` only when the run is complete, so a file under
+    the destination's name is always whole. After an interruption the partial output stays: a writer opened with
+    ``resume=True`` reads it, drops a row cut in half by a kill, and exposes the ids already done in
+    :attr:`done_ids` so that only the rest is computed.
+
+    Args:
+        path: destination (format from the suffix), or None / ``"-"`` for TSV on standard output.
+        float_format: printf-style format of floats in text formats (default: full precision).
+        resume: continue ``<path>.partial`` if it exists (else start afresh).
+        fingerprint: what the run was (model, options); a partial output written with another fingerprint is
+            not resumed.
+        per_window: rows are windows: a record is done when all its ``n_windows`` rows are there.
     """
 
-    def __init__(self, path: str | Path | None, float_format: str | None = None):
+    PARQUET_PART_ROWS = 2048
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        float_format: str | None = None,
+        *,
+        resume: bool = False,
+        fingerprint: dict[str, Any] | None = None,
+        per_window: bool = False,
+    ):
         self.path = None if path is None or str(path) == "-" else Path(path)
         self.format = format_for(path)
         self.float_format = float_format
+        self.fingerprint = dict(fingerprint or {})
+        self.per_window = per_window
         self.rows = 0
+        self.resumed_rows = 0
+        self.done_ids: set[str] = set()
+        self.complete_already = False
         self._columns: list[str] | None = None
-        self._tmp: Path | None = None
         self._handle: IO[str] | None = None
-        self._parquet: Any = None
-        if self.path is not None:
-            if self.path.is_dir():
-                raise DnallmError(f"{self.path}: is a directory; give a file name for the results")
-            parent = self.path.parent
-            if not parent.is_dir():
-                raise DnallmError(f"{self.path}: the folder {parent} does not exist")
-            if self.format == "parquet":
-                try:
-                    import pyarrow  # noqa: F401
-                except ImportError:
-                    raise DnallmError(
-                        "Parquet output needs pyarrow: pip install 'dnallm[parquet]' (or write .tsv, .csv or .jsonl)"
-                    ) from None
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=parent)
-            os.close(fd)
-            self._tmp = Path(tmp)
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
+        self._parts = 0
+        self._closed = False
+        if self.path is None:
+            if resume:
+                raise DnallmError("--resume needs an output file (-o FILE): standard output cannot be continued")
+            self.partial = self.meta = None
+            return
+        if self.path.is_dir():
+            raise DnallmError(f"{self.path}: is a directory; give a file name for the results")
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise DnallmError(f"{self.path}: the folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise DnallmError(f"{self.path}: the folder {parent} is not writable by this user")
+        if self.format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise DnallmError(
+                    "Parquet output needs pyarrow: pip install 'dnallm[parquet]' (or write .tsv, .csv or .jsonl)"
+                ) from None
+        self.partial: Path | None = self.path.with_name(self.path.name + ".partial")
+        self.meta: Path | None = self.path.with_name(self.path.name + ".partial.json")
+        existed = self.meta.exists()
+        self._lock = _lock_file(self.meta, self.path)  # one run per output at a time
+        try:
+            if resume and (self.partial.exists() or existed):
+                self._load_partial()
+            else:
+                if resume and self.path.exists():
+                    self.complete_already = True
+                self._remove_partial(keep_meta=True)
+            self._write_meta()
+        except BaseException:
+            self._unlock(remove=not existed)
+            raise
+
+    # -- context manager ----------------------------------------------------------------------------------------
 
     def __enter__(self) -> ResultWriter:
         return self
@@ -74,6 +127,8 @@ class ResultWriter:
         else:
             self.abort()
 
+    # -- writing ------------------------------------------------------------------------------------------------
+
     def write(self, frame: pd.DataFrame) -> None:
         """Append rows; the first chunk fixes the columns."""
         if self._columns is None:
@@ -81,13 +136,10 @@ class ResultWriter:
         elif list(frame.columns) != self._columns:
             raise ValueError(f"columns changed between chunks: {list(frame.columns)} vs {self._columns}")
         if self.format == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(str(self._tmp), table.schema)
-            self._parquet.write_table(table)
+            self._pending.append(frame)
+            self._pending_rows += len(frame)
+            if self._pending_rows >= self.PARQUET_PART_ROWS:
+                self._flush_parquet()
         else:
             handle = self._text_handle()
             if self.format == "jsonl":
@@ -107,33 +159,215 @@ class ResultWriter:
 
     def _text_handle(self) -> IO[str]:
         if self._handle is None:
-            self._handle = sys.stdout if self.path is None else open(self._tmp, "w", encoding="utf-8", newline="")
+            if self.path is None:
+                self._handle = sys.stdout
+            else:
+                assert self.partial is not None
+                self._handle = open(self.partial, "a", encoding="utf-8", newline="")
         return self._handle
 
-    def close(self) -> None:
-        """Finish the file and move it into place."""
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.format == "parquet" and self._tmp is not None:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    def _flush_parquet(self) -> None:
+        if not self._pending:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-            pq.write_table(pa.table({c: [] for c in (self._columns or [])}), str(self._tmp))
-        if self._handle is not None and self._handle is not sys.stdout:
-            self._handle.close()
-        if self._tmp is not None:
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+        assert self.partial is not None
+        self.partial.mkdir(exist_ok=True)
+        table = pa.Table.from_pandas(pd.concat(self._pending, ignore_index=True), preserve_index=False)
+        while (self.partial / f"part-{self._parts:06d}.parquet").exists():
+            self._parts += 1
+        final = self.partial / f"part-{self._parts:06d}.parquet"
+        tmp = final.with_suffix(".tmp")
+        pq.write_table(table, str(tmp))
+        os.replace(tmp, final)  # a part is there whole or not at all
+        self._parts += 1
+        self._pending, self._pending_rows = [], 0
+
+    def close(self) -> None:
+        """Finish the file and move it into place (the run is complete)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.path is None:
+            if self._handle is not None:
+                self._handle.flush()
+            return
+        assert self.partial is not None and self.meta is not None
+        if self.format == "parquet":
+            self._flush_parquet()
+            self._merge_parquet()
+        else:
+            if self._handle is not None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+                self._handle.close()
+            elif not self.partial.exists():
+                self.partial.touch()
+            os.replace(self.partial, self.path)
+        self._unlock(remove=True)
+
+    def _merge_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        assert self.partial is not None and self.path is not None
+        parts = sorted(self.partial.glob("part-*.parquet")) if self.partial.is_dir() else []
+        tmp = self.path.with_name(f".{self.path.name}.merging")
+        if not parts:
+            pq.write_table(pa.table({c: [] for c in (self._columns or [])}), str(tmp))
+        else:
+            schema = pq.read_schema(parts[0])
+            with pq.ParquetWriter(str(tmp), schema) as out:
+                for part in parts:
+                    out.write_table(pq.read_table(part, schema=schema))
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     def abort(self) -> None:
-        """Drop the partial output."""
-        if self._parquet is not None:
-            self._parquet.close()
+        """The run stopped early: keep what is done for ``resume=True`` (nothing at the destination's name)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.format == "parquet" and self.path is not None:
+            self._flush_parquet()
         if self._handle is not None and self._handle is not sys.stdout:
+            self._handle.flush()
             self._handle.close()
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-            self._tmp = None
+        if self.path is not None:
+            if self.rows == 0:
+                self._remove_partial()
+            else:
+                self._unlock(remove=False)
+
+    def discard(self) -> None:
+        """Drop the partial output (the run cannot be continued as it was)."""
+        self.abort()
+        self._remove_partial()
+
+    # -- resuming -----------------------------------------------------------------------------------------------
+
+    def _write_meta(self) -> None:
+        """Describe the run in ``<path>.partial.json`` (rewritten in place: the open handle holds the lock)."""
+        info = {"format": self.format, "per_window": self.per_window, "run": self.fingerprint}
+        text = json.dumps(info, indent=1, sort_keys=True, default=str).encode("utf-8")
+        os.ftruncate(self._lock, 0)
+        os.pwrite(self._lock, text, 0)
+
+    def _unlock(self, remove: bool) -> None:
+        if remove and self.meta is not None:
+            self.meta.unlink(missing_ok=True)
+        if getattr(self, "_lock", None) is not None:
+            os.close(self._lock)  # closing releases the lock
+            self._lock = None
+
+    def _remove_partial(self, keep_meta: bool = False) -> None:
+        if self.partial is None or self.meta is None:
+            return
+        if self.partial.is_dir():
+            shutil.rmtree(self.partial, ignore_errors=True)
+        else:
+            self.partial.unlink(missing_ok=True)
+        if not keep_meta:
+            self._unlock(remove=True)
+
+    def _load_partial(self) -> None:
+        assert self.partial is not None and self.meta is not None
+        try:
+            size = os.fstat(self._lock).st_size
+            info = json.loads(os.pread(self._lock, size, 0).decode("utf-8")) if size else None
+        except (OSError, ValueError):
+            info = None
+        wanted = {"format": self.format, "per_window": self.per_window,
+                  "run": json.loads(json.dumps(self.fingerprint, default=str))}
+        if info != wanted:
+            raise DnallmError(
+                f"{self.partial}: this partial output was written by a different run "
+                f"({_describe_run(info)}; now {_describe_run(wanted)}); resume with the same model and options, "
+                "or run without --resume to start afresh"
+            )
+        if not self.partial.exists():
+            return
+        if self.format == "parquet":
+            frame = self._read_parquet_parts()
+        else:
+            frame = self._read_text_partial()
+        if frame is None or frame.empty:
+            return
+        self._columns = list(frame.columns)
+        self.rows = self.resumed_rows = len(frame)
+        self.done_ids = set(frame["id"].astype(str))
+
+    def _read_parquet_parts(self) -> pd.DataFrame | None:
+        assert self.partial is not None
+        for leftover in self.partial.glob("*.tmp"):
+            leftover.unlink()  # a part being written when the run was killed
+        parts = sorted(self.partial.glob("part-*.parquet"))
+        self._parts = len(parts)
+        if not parts:
+            return None
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+    def _read_text_partial(self) -> pd.DataFrame | None:
+        """Parse the partial text file and cut it back to whole rows (and whole records, per window)."""
+        assert self.partial is not None
+        data = self.partial.read_bytes()
+        end = data.rfind(b"\n") + 1  # a kill can cut the last line anywhere
+        starts = np.concatenate([[0], np.flatnonzero(np.frombuffer(data, np.uint8, count=end) == 10) + 1])
+        header = 1 if self.format in ("tsv", "csv") else 0
+        n_rows = max(0, len(starts) - 1 - header)
+        if n_rows == 0:
+            self._truncate(0)
+            return None
+        text = data[:end].decode("utf-8")
+        if self.format == "jsonl":
+            frame = pd.read_json(io.StringIO(text), orient="records", lines=True, dtype={"id": str})
+        else:
+            frame = pd.read_csv(io.StringIO(text), sep="\t" if self.format == "tsv" else ",", dtype={"id": str},
+                                keep_default_na=False)
+        if self.per_window and len(frame):
+            last = frame["id"].iloc[-1]
+            group = frame["id"] == last
+            if group.sum() < int(frame["n_windows"].iloc[-1]):  # the last record's windows are not all there
+                keep = int((~group).sum())
+                frame = frame.iloc[:keep]
+                end = int(starts[header + keep])
+        self._truncate(end)
+        return frame
+
+    def _truncate(self, size: int) -> None:
+        assert self.partial is not None
+        with open(self.partial, "r+b") as fh:
+            fh.truncate(size)
+
+
+def _lock_file(meta: Path, path: Path) -> int:
+    """Open ``meta`` and take an exclusive lock on it; fail at once when another run holds it."""
+    fd = os.open(meta, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one run per output is then the user's care
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise DnallmError(
+            f"{path}: another dnallm run is writing this output right now (it holds {meta}); wait for it to end "
+            "or stop it, or write to another file"
+        ) from None
+    return fd
+
+
+def _describe_run(info: Any) -> str:
+    if not isinstance(info, dict):
+        return "no readable description"
+    run = info.get("run") or {}
+    parts = [f"{key}={value}" for key, value in sorted(run.items())]
+    parts.append(f"format={info.get('format')}")
+    if info.get("per_window"):
+        parts.append("per window")
+    return ", ".join(parts)
 
 
 def read_results(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,167 @@
+"""The bad-input matrix (tests/bad_input_cases.py) through `dnallm predict` and through DNAInference.predict.
+
+Every case ends in a documented policy (one row per record, values equal to the plainly written records) or in
+one line naming the file, line or record and what to do, exit code 2, no traceback, nothing at the output path.
+The demo model is the model: it is what `dnallm predict` runs when no model is named.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bad_input_cases import CASES, Case, write_input
+
+import dnallm
+from dnallm import DnallmError
+from dnallm.cli import main
+from dnallm.io.writers import read_results
+from dnallm.registry import DEFAULT_MODEL, get_spec
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return dnallm.DNAInference()
+
+
+def _model_args(case: Case, folder: Path) -> list[str]:
+    if case.kind == "model-no-tokenizer":
+        model = folder / "model_without_tokenizer"
+        model.mkdir()
+        source = Path(get_spec(DEFAULT_MODEL).location)
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy(source / name, model / name)
+        return ["-m", str(model)]
+    return []
+
+
+def _run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _unreadable_as_root(path: Path, out: Path) -> tuple[int, str]:
+    """root reads every file: check the case as user nobody in a forked child (the parent keeps its modules)."""
+    import tempfile
+
+    import tqdm  # noqa: F401  (imported here, before the fork, so that the child needs no file under /root)
+
+    folder = Path(tempfile.mkdtemp(prefix="dnallm-unreadable-"))  # pytest's own folders are root's alone
+    folder.chmod(0o755)
+    path = Path(shutil.copy(path, folder / path.name))
+    path.chmod(0)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, run the command, report exit code and stderr
+        try:
+            os.close(read_end)
+            os.setgid(65534)
+            os.setuid(65534)
+            import contextlib
+            import io
+
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = main(["validate", "-q", str(path)])
+                try:
+                    list(dnallm.read_fasta(path))
+                    api = "no error"
+                except DnallmError as exc:
+                    api = str(exc)
+            os.write(write_end, f"{code}\n{err.getvalue().strip()}\n{api}".encode())
+        except BaseException as exc:  # report, never return into pytest from the child
+            os.write(write_end, f"-1\n{type(exc).__name__}: {exc}\n".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as fh:
+        text = fh.read()
+    os.waitpid(pid, 0)
+    shutil.rmtree(folder)
+    code, line, api = text.split("\n", 2)
+    assert not out.exists()
+    return int(code), line + "\n" + api
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, tmp_path, capsys, demo):
+    path = write_input(case, tmp_path)
+    out = tmp_path / "out" / "predictions.tsv"
+    out.parent.mkdir()
+    argv = ["predict", str(path), "-o", str(out), "-q", *_model_args(case, tmp_path), *case.args]
+
+    if case.kind == "unreadable":
+        path.chmod(0)
+        if os.geteuid() == 0:
+            code, seen = _unreadable_as_root(path, out)
+            assert code == 2, seen
+            for part in case.error:
+                assert seen.count(part) == 2, seen  # the CLI line and the API message
+            return
+        code, stdout, stderr = _run_cli(argv, capsys)
+    else:
+        code, stdout, stderr = _run_cli(argv, capsys)
+
+    leftovers = sorted(p.name for p in out.parent.iterdir())
+    if case.error:
+        lines = stderr.strip().splitlines()
+        assert code == 2, stderr
+        assert len(lines) == 1 and lines[0].startswith("dnallm: error: "), stderr
+        for part in case.error:
+            assert part in lines[0], lines[0]
+        assert "Traceback" not in stderr and stdout == ""
+        assert leftovers == [], leftovers  # nothing half-written, no partial output
+        # the Python API raises the same message
+        with pytest.raises(DnallmError) as info:
+            if case.kind.startswith("model"):
+                dnallm.DNAInference(argv[argv.index("-m") + 1])
+            else:
+                demo.predict(str(path), iupac="error" if "--iupac" in case.args else "n")
+        for part in case.error:
+            assert part in " ".join(str(info.value).split())
+        return
+
+    assert code == 0, stderr
+    assert leftovers == ["predictions.tsv"]
+    rows = read_results(out)
+    assert tuple(rows["id"]) == case.ids  # one row per record, in order
+    api = demo.predict(str(path))
+    assert np.abs(api[demo.output_columns].to_numpy() - rows[demo.output_columns].to_numpy()).max() < 1e-6
+    if case.clean is not None:
+        clean = tmp_path / "clean.fa"
+        clean.write_bytes(case.clean)
+        expected = demo.predict(str(clean))
+        assert tuple(expected["length"]) == tuple(rows["length"])
+        assert np.abs(expected[demo.output_columns].to_numpy() - rows[demo.output_columns].to_numpy()).max() < 1e-6
+    if case.name == "N runs":
+        assert tuple(rows["length"]) == (240, 230)
+    if case.name == "record longer than any window":
+        window_bp = demo.tokenizer.max_tokens - demo.tokenizer.n_special + demo.tokenizer.k - 1
+        assert rows["n_windows"][0] >= math.ceil(5000 / window_bp) and rows["length"][0] == 5000
+        windows = demo.predict(str(path), per_window=True)
+        assert windows["start"].iloc[0] == 0 and windows["end"].iloc[-1] == 5000
+        assert (windows["start"].to_numpy()[1:] < windows["end"].to_numpy()[:-1]).all()  # overlapping: no gap
+
+
+def test_the_matrix_is_complete():
+    assert len(CASES) >= 25
+    assert sum(bool(c.error) for c in CASES) >= 15 and sum(not c.error for c in CASES) >= 10
+
+
+@pytest.mark.parametrize("name", ["binary data", "unknown model name"])
+def test_a_real_subprocess_prints_one_line(name, tmp_path):
+    case = next(c for c in CASES if c.name == name)
+    path = write_input(case, tmp_path)
+    result = subprocess.run([sys.executable, "-m", "dnallm", "predict", str(path), "-o", str(tmp_path / "o.tsv"),
+                             *case.args], capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("dnallm: error: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.tsv").exists()
