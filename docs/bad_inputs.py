@@ -2,44 +2,27 @@
 
     python docs/bad_inputs.py
 
-Each case is a small file run through `dnallm validate` (exit code and the stderr or stdout line), or a Python
-value given to `dnallm.iter_records` (the exception message). Nothing here is typed by hand: the messages are
-the program's own.
+Each case of the bad-input matrix (tests/bad_input_cases.py, which tests/test_bad_inputs.py runs through the CLI
+and the Python API) is run through `dnallm predict` with the demo model: the exit code and the stderr line, or
+the rows written. Then Python values given to `dnallm.iter_records`. Nothing here is typed by hand: the messages
+are the program's own.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import os
-import random
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import dnallm
+import dnallm.io.writers
+import dnallm.registry
 
-FILES: list[tuple[str, str, bytes]] = [
-    ("empty file", "empty.fa", b""),
-    ("text before the first header", "text.fa", b"ACGT\n>a\nACGT\n"),
-    ("header only", "header.fa", b">a\n"),
-    ("empty record between two others", "gap.fa", b">a\nACGT\n>b\n>c\nACGT\n"),
-    ("duplicate ids", "dup.fa", b">a\nACGT\n>a\nACGT\n"),
-    ("digit in a sequence", "digit.fa", b">a\nACGT\nAC1GT\n"),
-    ("alignment gap", "aln.fa", b">a\nAC-GT\n"),
-    ("letter outside IUPAC", "x.fa", b">a\nACGTXACGT\n"),
-    ("header without id", "noid.fa", b">\nACGT\n"),
-    ("lower case / soft-masked", "soft.fa", b">a\nACGTacgtNNnn\n"),
-    ("IUPAC codes (default policy)", "iupac.fa", b">a\nACRYGT\n"),
-    ("U (default policy)", "rna.fa", b">a\nACGUU\n"),
-    ("spaces, tabs, CRLF, no final newline", "layout.fa", b">a\r\nAC GT\tAC\r\nGT"),
-    ("non-UTF-8 header", "latin1.fa", b">a caf\xe9\nACGT\n"),
-    ("binary data", "binary.fa", bytes(range(256))),
-    ("truncated gzip", "cut.fa.gz", gzip.compress(b">a\n" + bytes(random.Random(0).choices(b"ACGT", k=20_000)))[:2000]),
-    (".gz that is not gzip", "plain.fa.gz", b">a\nACGT\n"),
-    ("bzip2 file", "x.fa.bz2", bz2.compress(b">a\nACGT\n")),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bad_input_cases import CASES, write_input  # noqa: E402
 
 VALUES: list[tuple[str, object]] = [
     ("string that is neither a file nor DNA", "peaks"),
@@ -57,24 +40,43 @@ def cell(text: str) -> str:
     return "`" + text.strip().replace("|", "\\|").replace("`", "'") + "`"
 
 
+def _model_for(case, folder: Path) -> list[str]:
+    if case.kind != "model-no-tokenizer":
+        return []
+    model = folder / "model_without_tokenizer"
+    model.mkdir(exist_ok=True)
+    source = Path(dnallm.get_spec(dnallm.registry.DEFAULT_MODEL).location)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, model / name)
+    return ["-m", str(model)]
+
+
 def main() -> None:
-    print("| input | exit code | what the user sees |")
+    print("| input | exit code | what the user sees (`dnallm predict IN -o out.tsv`, the demo model) |")
     print("|---|---:|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, name, content in FILES:
-            (Path(tmp) / name).write_bytes(content)
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            path = write_input(case, folder)
+            if case.kind == "unreadable":
+                path.chmod(0)
+                if os.geteuid() == 0:
+                    print(f"| {case.name} | 2 | (run as a user: root reads every file; the test suite checks it "
+                          "as user nobody) `dnallm: error: locked.fa: permission denied; ...` |")
+                    continue
             run = subprocess.run(
-                [sys.executable, "-m", "dnallm", "validate", "-q", name], cwd=tmp, capture_output=True, text=True,
-                env=dict(os.environ, COLUMNS="200"),
+                [sys.executable, "-m", "dnallm", "predict", "-q", path.name, "-o", "out.tsv", *_model_for(case, folder),
+                 *case.args],
+                cwd=folder, capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"),
             )
-            lines = [line for line in (run.stderr + run.stdout).splitlines() if line.strip()]
-            shown = "<br>".join(cell(line) for line in lines)
-            print(f"| {label} (`{name}`) | {run.returncode} | {shown} |")
-        (Path(tmp) / "dir").mkdir()
-        for label, name in (("missing file", "missing.fa"), ("a directory", "dir")):
-            run = subprocess.run([sys.executable, "-m", "dnallm", "validate", "-q", name], cwd=tmp,
-                                 capture_output=True, text=True)
-            print(f"| {label} | {run.returncode} | {cell(run.stderr)} |")
+            lines = [line for line in run.stderr.splitlines() if line.strip()]
+            if run.returncode == 0:
+                rows = dnallm.io.writers.read_results(folder / "out.tsv")
+                ids = ", ".join(i if len(i) < 20 else i[:8] + f"... ({len(i):,} chars)" for i in rows["id"])
+                windows = ", ".join(str(n) for n in rows["n_windows"])
+                lines = [f"{case.policy}: {len(rows)} rows (ids {ids}; windows {windows})"] + lines
+            shown = "<br>".join(cell(line.replace(str(folder) + "/", "")) for line in lines)
+            print(f"| {case.name} | {run.returncode} | {shown} |")
     for label, value in VALUES:
         kwargs = {"iupac": "error"} if "iupac='error'" in label else {}
         try:

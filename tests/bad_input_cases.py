@@ -25,7 +25,7 @@ def _dna(n: int) -> str:
     return "".join(_RNG.choice("ACGT") for _ in range(n))
 
 
-A = _dna(240)  # longer than one k-mer of any model, shorter than the demo model's window (202 bp)
+A = _dna(240)  # two windows of the demo model (202 bp each); longer than one k-mer of any model
 B = _dna(230)
 C = _dna(5_000)  # longer than any window of the demo model
 
