@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
@@ -52,6 +51,10 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 import dnallm  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from predict_vs_loop import genome_windows  # noqa: E402  (the same seeded genome windows)
+
 from dnallm.batching import pad_batch, plan_batches  # noqa: E402
 from dnallm.io.writers import ResultWriter  # noqa: E402
 from dnallm.modeling import attention_type_for, bigbird_full_attention_limit, no_bigbird_attention_map  # noqa: E402
@@ -69,17 +72,6 @@ MODELS = {
         p, max_tokens=4096, block_size=64, random_blocks=3, bpe_vocab=32000, shape=BASE), bp=(1000, 20000),
         kmer=None),
 }
-
-
-def genome_windows(n: int, low: int, high: int, seed: int = 0) -> list[tuple[str, str]]:
-    (genome,) = dnallm.read_fasta(REPO / "examples" / "data" / "c_diphtheriae_NCTC11397.fna.gz")
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        length = rng.randint(low, high)
-        start = rng.randrange(len(genome.seq) - length)
-        out.append((f"NZ_LN831026.1:{start}-{start + length}", genome.seq[start : start + length]))
-    return out
 
 
 def plain_loop(tokenizer, model, fasta: Path, out: Path, kmer: int | None, batch_size: int = 32) -> None:
