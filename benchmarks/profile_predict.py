@@ -3,8 +3,9 @@
     python benchmarks/profile_predict.py --model tiny-bigbird --records 64
     python benchmarks/profile_predict.py --model base-bert --records 48
 
-"before": the settings dnallm had before (a 16,384-token batch budget on CPU, transformers' dense BigBird attention
-map built in every block-sparse layer); "after": dnallm as it is (4,096 tokens on CPU, no dense map in predict).
+"before": the settings dnallm had before (a 16,384-token batch budget on CPU, batches planned 16 batches' worth of
+records at a time, transformers' dense BigBird attention map built in every block-sparse layer); "after": dnallm as
+it is (4,096 tokens on CPU, 64 batches' worth at a time, no dense map in predict).
 Each is run once to warm up, then once under cProfile; printed: the total and the functions with the most time
 of their own.
 """
@@ -29,7 +30,7 @@ import dnallm  # noqa: E402
 import dnallm.inference  # noqa: E402
 
 
-def profile(label: str, run, top: int) -> None:
+def profile(label: str, run, inf: dnallm.DNAInference, top: int) -> None:
     run()  # warm-up
     profiler = cProfile.Profile()
     start = time.perf_counter()
@@ -41,7 +42,9 @@ def profile(label: str, run, top: int) -> None:
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
     lines = [line for line in text.getvalue().splitlines() if line.strip()]
     start_at = next(i for i, line in enumerate(lines) if line.strip().startswith("ncalls"))
-    print(f"\n### {label}: {total:.2f} s under cProfile\n")
+    stats = inf.last_run
+    print(f"\n### {label}: {total:.2f} s under cProfile; {stats.batches} batches, "
+          f"{stats.padding_fraction:.1%} padding\n")
     print("\n".join(lines[start_at : start_at + top + 1]))
 
 
@@ -61,6 +64,7 @@ def main() -> None:
         shipped = dnallm.inference.no_bigbird_attention_map
 
         before = dnallm.DNAInference(model_dir, max_batch_tokens=16384)
+        before.chunk_batches = 16
 
         def run_before():
             dnallm.inference.no_bigbird_attention_map = lambda model: contextlib.nullcontext()
@@ -71,10 +75,10 @@ def main() -> None:
 
         after = dnallm.DNAInference(model_dir)
         print(f"model {args.model}, {args.records} windows of {spec['bp'][0]:,}-{spec['bp'][1]:,} bp; "
-              f"before: 16,384-token batches, dense BigBird map; after: {after.max_batch_tokens:,}-token batches, "
-              "no dense map")
-        profile("before", run_before, args.top)
-        profile("after", lambda: throughput.with_dnallm(after, fasta, tmp / "after.tsv"), args.top)
+              "before: 16,384-token batches planned 16 at a time, dense BigBird map; after: "
+              f"{after.max_batch_tokens:,}-token batches planned {after.chunk_batches} at a time, no dense map")
+        profile("before", run_before, before, args.top)
+        profile("after", lambda: throughput.with_dnallm(after, fasta, tmp / "after.tsv"), after, args.top)
 
 
 if __name__ == "__main__":

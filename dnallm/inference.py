@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +87,9 @@ class DNAInference:
         output_columns: those columns.
         last_run: :class:`RunStats` of the last call.
     """
+
+    #: records are tokenized ahead and planned into batches this many batches' worth of tokens at a time
+    chunk_batches = 64
 
     def __init__(
         self,
@@ -434,8 +437,12 @@ class DNAInference:
         self, records: Iterator[Record], skip: SkipCallback | None = None, exclude_ids: Container[str] = (),
         stats: RunStats | None = None,
     ) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
-        """Records with their windows, in chunks of about 16 batches' worth of tokens (tokenized ahead)."""
-        budget = 16 * self.max_batch_tokens
+        """Records with their windows, in chunks of ``chunk_batches`` batches' worth of tokens (tokenized ahead).
+
+        Batches are planned within a chunk: the larger it is, the fewer part-filled batches and the less padding
+        (benchmarks/README.md, "Throughput"); results are handed on, and written, chunk by chunk.
+        """
+        budget = self.chunk_batches * self.max_batch_tokens
         recs: list[Record] = []
         wins: list[list[Encoding]] = []
         tokens = 0
@@ -489,7 +496,17 @@ class DNAInference:
             chunks = prefetch(self._chunks(records, skip, exclude_ids, stats))
             for recs, wins in chunks:
                 flat = [w for ws in wins for w in ws]
-                values = self._forward_all(flat, kind, stats)
+                advance = None
+                if bar is not None:  # the bar moves batch by batch: records whose windows are all done
+                    owner = np.repeat(np.arange(len(recs)), [len(ws) for ws in wins])
+                    left = np.bincount(owner, minlength=len(recs))
+                    before = stats.records + len(stats.skipped) + stats.excluded
+
+                    def advance(batch_index: np.ndarray) -> None:
+                        np.subtract.at(left, owner[batch_index], 1)
+                        bar.update(before + int((left == 0).sum()) - bar.n)
+
+                values = self._forward_all(flat, kind, stats, advance)
                 stats.records += len(recs)
                 stats.windows += len(flat)
                 yield recs, wins, values
@@ -505,8 +522,12 @@ class DNAInference:
             logger.warning("%d records skipped (on_error='skip'): %s%s", len(stats.skipped), shown,
                            ", ..." if len(stats.skipped) > 3 else "")
 
-    def _forward_all(self, encodings: list[Encoding], kind: str, stats: RunStats) -> np.ndarray:
-        """Outputs of every window, ``(n_windows, dim)`` float32, in the order given."""
+    def _forward_all(
+        self, encodings: list[Encoding], kind: str, stats: RunStats,
+        after_batch: Callable[[np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """Outputs of every window, ``(n_windows, dim)`` float32, in the order given (``after_batch`` is called
+        with each batch's indices once it is done)."""
         lengths = np.array([len(e) for e in encodings])
         group = None
         if self._block_size:
@@ -530,6 +551,8 @@ class DNAInference:
             stats.padded_tokens += len(batch_index) * longest
             if attention is not None:
                 stats.attention_types[attention] += 1
+            if after_batch is not None:
+                after_batch(batch_index)
         assert out is not None
         return out
 

@@ -328,3 +328,28 @@ def test_duplicates_far_apart_and_in_non_utf8_ids(tmp_path):
     latin = write(tmp_path, "latin.fa", b">caf\xe9\nAC\n>x\nAC\n>caf\xe9\nGG\n")
     with pytest.raises(FastaFormatError, match=r"latin.fa:5 .*duplicate id \(first seen on line 1\)"):
         list(read_fasta(latin))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)])),
+                max_size=3000))
+def test_id_hash_table_answers_like_a_set(keys):
+    from dnallm.io.fasta import _IdHashes
+
+    table, reference = _IdHashes(size=8), set()
+    for key in keys:
+        folded = (key & 0xFFFFFFFFFFFFFFFF) or 1  # 0 shares the slot value of 1: a repeat is confirmed by re-reading
+        assert table.add(key) == (folded in reference)
+        reference.add(folded)
+    assert len(table) == len(reference)
+
+
+def test_id_hash_table_stays_small():
+    """The duplicate check of a long file costs at most 32 bytes a record (a set of Python ints: about 70)."""
+    from dnallm.io.fasta import _IdHashes
+
+    table = _IdHashes()
+    for i in range(300_000):
+        assert not table.add(hash(f"w{i}"))
+    assert table.add(hash("w123456")) and not table.add(hash("w300000"))
+    assert len(table._slots) * table._slots.itemsize <= 32 * 300_001

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
 from dnallm import DNAInference, DnallmError, read_fasta
+from dnallm.io.fasta import iter_records
 from dnallm.modeling import bigbird_full_attention_limit
 
 # (builder family, head): the models the issue names
@@ -135,6 +136,35 @@ def test_thousand_records_one_row_each_in_order(case_dirs, data_dir):
     assert list(again["id"]) == [rid for rid, _ in shuffled]
     merged = df.set_index("id").loc[again["id"], ["Mafk", "Oct4"]].to_numpy()
     assert np.abs(merged - again[["Mafk", "Oct4"]].to_numpy()).max() <= 1e-5
+
+
+def test_progress_moves_batch_by_batch_and_counts_each_record_once(case_dirs, data_dir, monkeypatch):
+    import tqdm
+
+    shown: list[int] = []
+
+    class Recording(tqdm.tqdm):
+        def update(self, n=1):
+            out = super().update(n)
+            shown.append(self.n)
+            return out
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    (genome,) = read_fasta(data_dir / "c_diphtheriae_NCTC11397.fna.gz")
+    rng = random.Random(3)
+    records = []
+    for i in range(150):
+        length = rng.randint(20, 700)  # up to 6 windows of this model each
+        start = rng.randrange(len(genome.seq) - length)
+        records.append((f"p{i}", genome.seq[start : start + length]))
+    inf = DNAInference(case_dirs["bert-6mer-classifier"], max_batch_tokens=512)
+    inf.chunk_batches = 4
+    chunks = len(list(inf._chunks(iter_records(records))))
+    df = inf.predict(records, progress=True)
+    assert len(df) == 150 and chunks > 1
+    assert shown == sorted(shown) and shown[-1] == 150  # never backwards, ends at every record, none twice
+    # the bar moves while a chunk's batches run, not only when a whole chunk is done
+    assert inf.last_run.batches > 2 * chunks and len(set(shown)) > 2 * chunks
 
 
 def test_per_window_rows_have_bp_coordinates(case_dirs):
