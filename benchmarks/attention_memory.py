@@ -48,15 +48,11 @@ def main() -> None:
     import tiny_models
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = tiny_models.build_bigbird(Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3)
         # GENA-LM-like attention shape: more layers and heads than the test model
-        from transformers import BigBirdForSequenceClassification
-
-        model = BigBirdForSequenceClassification.from_pretrained(path)
-        config = model.config
-        config.num_hidden_layers, config.num_attention_heads, config.hidden_size, config.intermediate_size = (
-            6, 8, 256, 512)
-        BigBirdForSequenceClassification(config).save_pretrained(path)
+        path = tiny_models.build_bigbird(
+            Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3,
+            shape=dict(num_hidden_layers=6, num_attention_heads=8, hidden_size=256, intermediate_size=512),
+        )
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         print("model: char BigBird, 4,096 positions, block 64, 3 random blocks, 6 layers x 8 heads, hidden 256\n")
         print("| layers kept | heads kept | weights kept (MB) | peak RSS (MB) | increase over loaded (MB) | seconds |")

@@ -59,8 +59,7 @@ def main() -> None:
         tmp = Path(tmp)
         model_dir = spec["build"](tmp / "model")
         windows = throughput.genome_windows(args.records, *spec["bp"])
-        fasta = tmp / "windows.fa"
-        fasta.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in windows))
+        fasta = throughput.write_fasta(tmp / "windows.fa", windows)
         shipped = dnallm.inference.no_bigbird_attention_map
 
         before = dnallm.DNAInference(model_dir, max_batch_tokens=16384)

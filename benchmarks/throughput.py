@@ -3,7 +3,7 @@
     python benchmarks/throughput.py --model tiny-bert            # 2,000 windows of 200-1,000 bp
     python benchmarks/throughput.py --model base-bert --records 96
     python benchmarks/throughput.py --model tiny-bigbird --records 64
-    python benchmarks/throughput.py --model gena-bigbird --records 16 --repeats 1
+    python benchmarks/throughput.py --model gena-bigbird --records 12
 
 Three pipelines on the same model and the same FASTA file of real genome windows (cut at seeded random places
 from the C. diphtheriae chromosome in examples/data), timed after the model is loaded:
@@ -49,12 +49,9 @@ import pandas as pd  # noqa: E402
 import tiny_models  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from tiny_models import genome_windows  # noqa: E402  (seeded real genome windows)
 
 import dnallm  # noqa: E402
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from predict_vs_loop import genome_windows  # noqa: E402  (the same seeded genome windows)
-
 from dnallm.batching import pad_batch, plan_batches  # noqa: E402
 from dnallm.io.writers import ResultWriter  # noqa: E402
 from dnallm.modeling import attention_type_for, bigbird_full_attention_limit, no_bigbird_attention_map  # noqa: E402
@@ -100,6 +97,11 @@ def loop_padding(inf: dnallm.DNAInference, windows: list[tuple[str, str]], batch
     return 1 - sum(lengths) / padded
 
 
+def write_fasta(path: Path, windows: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in windows))
+    return path
+
+
 def with_dnallm(inf: dnallm.DNAInference, fasta: Path, out: Path) -> None:
     with ResultWriter(out) as writer:
         for frame in inf.iter_predict(str(fasta)):
@@ -143,8 +145,7 @@ def main() -> None:
         tmp = Path(tmp)
         model_dir = spec["build"](tmp / "model")
         windows = genome_windows(args.records, *spec["bp"])
-        fasta = tmp / "windows.fa"
-        fasta.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in windows))
+        fasta = write_fasta(tmp / "windows.fa", windows)
         inf = dnallm.DNAInference(model_dir, max_batch_tokens=args.max_batch_tokens)
         if args.chunk_batches:
             inf.chunk_batches = args.chunk_batches

@@ -322,6 +322,16 @@ class DNAInference:
         Returns:
             :class:`dnallm.attention.AttentionMap`.
         """
+        rec = single_record(record)
+        encodings = self.tokenizer.windows(rec, overlap=self.window_overlap)
+        enc = _pick_window(rec, encodings, window, region, self.tokenizer, self.window_overlap)
+        return self._attention_map(rec, enc, layers, heads, query, max_bins)
+
+    def _attention_map(
+        self, rec: Record, enc: Encoding, layers: int | Sequence[int] | str, heads: int | Sequence[int] | str,
+        query: str, max_bins: int,
+    ) -> AttentionMap:
+        """The attention of one window ``enc`` of ``rec``: one eager forward pass (see :meth:`attentions`)."""
         from dnallm.attention import (
             AttentionMap,
             bin_size_for,
@@ -331,9 +341,6 @@ class DNAInference:
             resolve_layers,
         )
 
-        rec = single_record(record)
-        encodings = self.tokenizer.windows(rec, overlap=self.window_overlap)
-        enc = _pick_window(rec, encodings, window, region, self.tokenizer)
         config = self.model.config
         layer_list = resolve_layers(layers, config.num_hidden_layers)
         head_list = resolve_heads(heads, config.num_attention_heads)
@@ -370,9 +377,8 @@ class DNAInference:
         rec = single_record(record)
         total = np.zeros(len(rec))
         count = np.zeros(len(rec))
-        for index in range(len(self.tokenizer.windows(rec, overlap=self.window_overlap))):
-            amap = self.attentions(rec, layers=layer, heads="mean" if head == "mean" else head, window=index,
-                                   query=query, max_bins=1)
+        for enc in self.tokenizer.windows(rec, overlap=self.window_overlap):  # tokenized once, every window run
+            amap = self._attention_map(rec, enc, layer, "mean" if head == "mean" else head, query, max_bins=1)
             track = amap.track_for(amap.layers[0], "mean" if head == "mean" else head)
             total[amap.start : amap.end] += track
             count[amap.start : amap.end] += 1
@@ -616,7 +622,8 @@ def single_record(source: Record | tuple[str, str] | str | Path) -> Record:
 
 
 def _pick_window(
-    rec: Record, windows: list[Encoding], window: int | None, region: tuple[int, int] | None, tokenizer: Any
+    rec: Record, windows: list[Encoding], window: int | None, region: tuple[int, int] | None, tokenizer: Any,
+    overlap: int | None,
 ) -> Encoding:
     if window is not None:
         if not 0 <= window < len(windows):
@@ -629,7 +636,7 @@ def _pick_window(
         raise DnallmError(f"region {lo}-{hi} is outside record '{rec.id}' (0-{len(rec)} bp)")
     if len(windows) == 1:
         return windows[0]
-    return tokenizer.window_at(rec, lo, hi)  # a window centred on the region
+    return tokenizer.window_at(rec, lo, hi, overlap=overlap)  # a window centred on the region
 
 
 def _per_record(values: np.ndarray, windows: list[list[Encoding]]) -> np.ndarray:

@@ -411,7 +411,8 @@ _skip_dense_map = threading.local()
 @contextmanager
 def no_bigbird_attention_map(model: Any) -> Iterator[None]:
     """Predictions and embeddings need no attention map: transformers' block-sparse BigBird builds a dense one
-    (0.8 GB per layer for 4,096 tokens and 12 heads) in every forward pass, about 40% of its time on a CPU.
+    (0.8 GB per layer for 4,096 tokens and 12 heads) in every forward pass: a large share of its time on a CPU
+    (benchmarks/README.md, "pure, dense map").
     Within this block, in this thread, that map is shapes only (see :class:`_BigBirdTorch`)."""
     if _bigbird_base(model) is None:
         yield

@@ -508,13 +508,9 @@ def _build(group: dict, positives: Sequence[Record], regions: list, k: int, flan
                 for column, base in enumerate(window):
                     if base in index:
                         counts[column, index[base]] += 1
-    if not instances:
+    pfm = _trimmed(counts, min_information) if instances else None
+    if pfm is None:
         return None
-    information = PFM("", "", counts).information()
-    keep = np.flatnonzero(information >= min_information)
-    if not len(keep):
-        return None
-    pfm = PFM("", "", counts[keep[0] : keep[-1] + 1])
     return DiscoveredMotif(pfm, [m[0] for m in members], group["seed"], group["pvalue"], group["qvalue"],
                            group["positives_with"], group["background_with"], instances)
 
@@ -551,15 +547,18 @@ def _refine(motif: DiscoveredMotif, positives: Sequence[Record], regions: list, 
             for column, base in enumerate(oriented):
                 counts[column, BASES.index(base)] += 1
             instances.append((rec.id, int(lo + best), int(lo + best + width), "+-"[strand]))
-    if not instances:
+    pfm = _trimmed(counts, min_information) if instances else None
+    if pfm is None:
         return None
-    information = PFM("", "", counts).information()
-    keep = np.flatnonzero(information >= min_information)
-    if not len(keep):
-        return None
-    motif.pfm = PFM("", "", counts[keep[0] : keep[-1] + 1])
+    motif.pfm = pfm
     motif.instances = instances
     return motif
+
+
+def _trimmed(counts: np.ndarray, min_information: float) -> PFM | None:
+    """The PFM of ``counts`` without its edge columns of less than ``min_information`` bits (None if all are)."""
+    keep = np.flatnonzero(PFM("", "", counts).information() >= min_information)
+    return PFM("", "", counts[keep[0] : keep[-1] + 1]) if len(keep) else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

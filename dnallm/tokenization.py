@@ -264,20 +264,15 @@ class DNATokenizer:
         width = self.max_content_tokens
         if width is None:
             raise TokenizerError("the model's maximum length is unknown; pass max_tokens to the tokenizer")
-        n = len(ids)
-        if n <= width:
-            return [self._assemble(ids, spans, record_id, 0, 1)]
-        overlap = width // 10 if overlap is None else overlap
-        if not 0 <= overlap < width:
-            raise ValueError(f"overlap must be from 0 to {width - 1} tokens, not {overlap}")
-        step = width - overlap
-        starts = list(range(0, n - width, step)) + [n - width]
+        starts = _window_starts(len(ids), width, overlap)
         return [
             self._assemble(ids[a : a + width], spans[a : a + width], record_id, i, len(starts))
             for i, a in enumerate(starts)
         ]
 
-    def window_at(self, seq: str | Record, start: int, end: int, record_id: str | None = None) -> Encoding:
+    def window_at(
+        self, seq: str | Record, start: int, end: int, record_id: str | None = None, overlap: int | None = None
+    ) -> Encoding:
         """One model input that holds bp ``[start, end)`` of the record, centred on it (as far as the record
         allows), cut from the record's own tokens like :meth:`windows`.
 
@@ -296,7 +291,7 @@ class DNATokenizer:
             )
         begin = min(max(0, first - (width - (last - first + 1)) // 2), max(0, len(ids) - width))
         stop = min(len(ids), begin + width)
-        n_windows = len(self.windows(seq, record_id)) if len(ids) > width else 1
+        n_windows = len(_window_starts(len(ids), width, overlap))  # as many as windows(seq, overlap=overlap) gives
         return self._assemble(ids[begin:stop], spans[begin:stop], record_id, 0, n_windows)
 
     @classmethod
@@ -467,6 +462,16 @@ class SingleNucleotideTokenizer(DNATokenizer):
         data = _bytes(seq, record_id)
         starts = np.arange(len(data), dtype=np.int64)
         return self._lut[data], np.stack([starts, starts + 1], axis=1)
+
+
+def _window_starts(n: int, width: int, overlap: int | None) -> list[int]:
+    """First tokens of the windows of ``width`` tokens that :meth:`DNATokenizer.windows` cuts from ``n`` tokens."""
+    if n <= width:
+        return [0]
+    overlap = width // 10 if overlap is None else overlap
+    if not 0 <= overlap < width:
+        raise ValueError(f"overlap must be from 0 to {width - 1} tokens, not {overlap}")
+    return list(range(0, n - width, width - overlap)) + [n - width]
 
 
 _FAMILY_CLASSES: dict[str, type[DNATokenizer]] = {

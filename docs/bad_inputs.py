@@ -11,7 +11,6 @@ are the program's own.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import dnallm.io.writers
 import dnallm.registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from bad_input_cases import CASES, write_input  # noqa: E402
+from bad_input_cases import CASES, model_args, write_input  # noqa: E402
 
 VALUES: list[tuple[str, object]] = [
     ("string that is neither a file nor DNA", "peaks"),
@@ -40,17 +39,6 @@ def cell(text: str) -> str:
     return "`" + text.strip().replace("|", "\\|").replace("`", "'") + "`"
 
 
-def _model_for(case, folder: Path) -> list[str]:
-    if case.kind != "model-no-tokenizer":
-        return []
-    model = folder / "model_without_tokenizer"
-    model.mkdir(exist_ok=True)
-    source = Path(dnallm.get_spec(dnallm.registry.DEFAULT_MODEL).location)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(source / name, model / name)
-    return ["-m", str(model)]
-
-
 def main() -> None:
     print("| input | exit code | what the user sees (`dnallm predict IN -o out.tsv`, the demo model) |")
     print("|---|---:|---|")
@@ -65,7 +53,7 @@ def main() -> None:
                           "as user nobody) `dnallm: error: locked.fa: permission denied; ...` |")
                     continue
             run = subprocess.run(
-                [sys.executable, "-m", "dnallm", "predict", "-q", path.name, "-o", "out.tsv", *_model_for(case, folder),
+                [sys.executable, "-m", "dnallm", "predict", "-q", path.name, "-o", "out.tsv", *model_args(case, folder),
                  *case.args],
                 cwd=folder, capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"),
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,3 +124,18 @@ def write_input(case: Case, folder: Path) -> Path:
     assert case.content is not None
     path.write_bytes(case.content)
     return path
+
+
+def model_args(case: Case, folder: Path) -> list[str]:
+    """The ``-m`` arguments the case needs: a copy of the demo model without its tokenizer files for
+    ``model-no-tokenizer``; none for the others (the demo model is the default)."""
+    if case.kind != "model-no-tokenizer":
+        return []
+    from dnallm.registry import DEFAULT_MODEL, get_spec
+
+    model = folder / "model_without_tokenizer"
+    model.mkdir(exist_ok=True)
+    source = Path(get_spec(DEFAULT_MODEL).location)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, model / name)
+    return ["-m", str(model)]

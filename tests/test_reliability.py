@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -26,19 +25,8 @@ from dnallm.cli import main
 from dnallm.io.writers import ResultWriter, read_results
 
 
-def _genome() -> str:
-    return "".join(tiny_models.genome_chunks(100_000)[:3])
-
-
 def _windows(n: int, lo: int, hi: int, seed: int) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    genome = _genome()
-    out = []
-    for i in range(n):
-        length = rng.randint(lo, hi)
-        start = rng.randrange(len(genome) - length)
-        out.append((f"w{i}", genome[start : start + length]))
-    return out
+    return tiny_models.genome_windows(n, lo, hi, seed, prefix="w")
 
 
 def _write_fasta(path: Path, records) -> Path:
@@ -61,10 +49,7 @@ def test_skip_keeps_every_valid_record_and_lists_the_others(tmp_path, bert, mode
     good = _windows(40, 50, 600, seed=1)
     bad = {5: ("w5", "ACGT-ACGT" * 20), 12: ("w3", "ACGT" * 30), 20: ("w20", "ACG"), 30: ("w30", "")}
     records = [bad.get(i, rec) for i, rec in enumerate(good)]
-    path = tmp_path / "mixed.fa"
-    with open(path, "w") as fh:
-        for rid, seq in records:
-            fh.write(f">{rid}\n{seq}\n")
+    path = _write_fasta(tmp_path / "mixed.fa", records)
     out = tmp_path / "out.tsv"
     code = main(["predict", str(path), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q",
                  "--on-error", "skip"])
@@ -232,15 +217,13 @@ def invariance_setup(model_dirs):
     return records, models
 
 
-_INVARIANCE_EXAMPLES = []
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.parametrize("family", ["overlapping_kmer", "nonoverlapping_kmer", "bpe", "single_nucleotide"])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_property_results_do_not_depend_on_batching_order_or_company(data, invariance_setup):
+def test_property_results_do_not_depend_on_batching_order_or_company(data, invariance_setup, family):
     records, models = invariance_setup
-    family = data.draw(st.sampled_from(sorted(models)))
     inf, alone = models[family]
+    default_budget = inf.max_batch_tokens
     subset = data.draw(st.lists(st.sampled_from(records), min_size=1, max_size=len(records), unique_by=lambda r: r[0]))
     order = data.draw(st.permutations(subset))
     budget = data.draw(st.one_of(st.just(1), st.integers(2, 512), st.integers(513, 100_000)))
@@ -248,25 +231,12 @@ def test_property_results_do_not_depend_on_batching_order_or_company(data, invar
     try:
         result = inf.predict(list(order))
     finally:
-        inf.max_batch_tokens = 4096
+        inf.max_batch_tokens = default_budget
     assert list(result["id"]) == [rid for rid, _ in order]
     got = result[inf.output_columns].to_numpy()
     expected = np.stack([alone[rid] for rid, _ in order])
     diff = float(np.abs(got - expected).max())
-    _INVARIANCE_EXAMPLES.append((family, budget, len(order), diff))
     assert diff <= 1e-5, (family, budget, diff)
-
-
-def test_invariance_examples_covered_every_family():
-    # runs after the property test in file order; reports what it tried
-    if not _INVARIANCE_EXAMPLES:
-        pytest.skip("run together with the property test")
-    families = {f for f, *_ in _INVARIANCE_EXAMPLES}
-    worst = max(d for *_, d in _INVARIANCE_EXAMPLES)
-    print(f"\ninvariance: {len(_INVARIANCE_EXAMPLES)} examples, families {sorted(families)}, "
-          f"budgets {min(b for _, b, _, _ in _INVARIANCE_EXAMPLES)}-{max(b for _, b, _, _ in _INVARIANCE_EXAMPLES)}, "
-          f"max |diff| {worst:.2e}")
-    assert len(families) >= 3 and worst <= 1e-5
 
 
 # ---------------------------------------------------------------------------------------------------------------

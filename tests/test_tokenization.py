@@ -154,6 +154,8 @@ def test_window_arithmetic_for_overlapping_kmers(tokenizers):
     windows = tok.windows(seq, overlap=0)
     assert [(w.start, w.end) for w in windows] == [(0, 131), (126, 257), (252, 383), (269, 400)]
     assert tok.windows(seq[:131])[0].n_windows == 1
+    for overlap in (None, 0, 60, 125):  # a window centred on a region counts the record's windows alike
+        assert tok.window_at(seq, 150, 200, overlap=overlap).n_windows == len(tok.windows(seq, overlap=overlap))
     assert len(tok.windows(seq[:132])) == 2
 
 

@@ -7,8 +7,10 @@ input: with the default 0.02 a random classifier gives p ~ 0.5 for everything an
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
+import random
 from pathlib import Path
 
 import torch
@@ -93,11 +95,31 @@ def _train_bpe(vocab_size: int, texts):
     return backend
 
 
+@functools.cache
+def genome() -> str:
+    """The C. diphtheriae NCTC11397 chromosome (NZ_LN831026.1, examples/data), upper case, read once."""
+    with gzip.open(DATA / "c_diphtheriae_NCTC11397.fna.gz", "rt") as fh:
+        return "".join(line.strip() for line in fh if not line.startswith(">")).upper()
+
+
 def genome_chunks(size: int = 1000) -> list[str]:
     """The C. diphtheriae chromosome in chunks, for training larger BPE vocabularies."""
-    with gzip.open(DATA / "c_diphtheriae_NCTC11397.fna.gz", "rt") as fh:
-        seq = "".join(line.strip() for line in fh if not line.startswith(">")).upper()
+    seq = genome()
     return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+def genome_windows(n: int, low: int, high: int, seed: int = 0, prefix: str | None = None) -> list[tuple[str, str]]:
+    """``n`` real windows of ``low``-``high`` bp at seeded random places of the chromosome, as (id, sequence); ids
+    are ``prefix`` + index, or the window's coordinates (``NZ_LN831026.1:start-end``) without a prefix."""
+    seq = genome()
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        length = rng.randint(low, high)
+        start = rng.randrange(len(seq) - length)
+        rid = f"{prefix}{i}" if prefix is not None else f"NZ_LN831026.1:{start}-{start + length}"
+        out.append((rid, seq[start : start + length]))
+    return out
 
 
 def build_dnabert(
