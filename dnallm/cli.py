@@ -171,8 +171,9 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
             print(f"dnallm: {args.output} is complete already (no {args.output}.partial to resume); nothing to do",
                   file=sys.stderr)
         return 0
-    skip_log = _SkipLog(args)
+    skip_log = None
     try:
+        skip_log = _SkipLog(args)
         inf = _load(args)
         if writer.resumed_rows and not args.quiet:
             print(f"dnallm: resuming {writer.partial}: {writer.resumed_rows:,} rows ({len(writer.done_ids):,} "
@@ -181,7 +182,8 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
             writer.write(frame)
     except BaseException as exc:
         writer.abort()
-        skip_log.drop()
+        if skip_log is not None:
+            skip_log.drop()
         if writer.partial is not None and writer.rows:
             where = f"{writer.rows:,} rows kept in {writer.partial}"
             if isinstance(exc, DnallmError):
@@ -222,8 +224,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         if args.resume:
             raise DnallmError("--resume works with .parquet, .tsv, .csv and .jsonl output, not .npz")
         skip_log = _SkipLog(args)
-        inf = _load(args)
         try:
+            inf = _load(args)
             ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
                                      uracil=args.uracil, on_error=args.on_error, on_skip=skip_log)
         except BaseException:

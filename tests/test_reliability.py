@@ -182,6 +182,43 @@ def test_partial_text_cut_mid_line_is_repaired(tmp_path):
     assert out.read_text() == "id\tlength\tn_windows\tp\na\t5\t1\t0.25\nb\t6\t1\t0.5\nc\t7\t1\t0.75\n"
 
 
+def test_per_window_resume_that_cuts_the_only_record_writes_one_header(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "w.tsv"
+    writer = ResultWriter(out, per_window=True, fingerprint={"model": "m"})
+    writer.write(pd.DataFrame({"id": ["a", "a"], "n_windows": [3, 3], "window": [0, 1], "v": [0.5, 0.25]}))
+    writer.abort()  # killed before record a's third window
+    again = ResultWriter(out, resume=True, per_window=True, fingerprint={"model": "m"})
+    assert again.done_ids == set() and again.resumed_rows == 0
+    again.write(pd.DataFrame({"id": ["a"] * 3, "n_windows": [3] * 3, "window": [0, 1, 2], "v": [0.5, 0.25, 0.75]}))
+    again.close()
+    assert out.read_text() == "id\tn_windows\twindow\tv\na\t3\t0\t0.5\na\t3\t1\t0.25\na\t3\t2\t0.75\n"
+
+
+def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path, model_dirs, capsys):
+    fasta = _write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
+    out = tmp_path / "o.tsv"
+    argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
+    assert main(argv) == 0
+    first = out.read_text()
+    for _ in range(2):  # a second --resume finds the output complete again, not a run to redo
+        assert main([*argv[:-1], "--resume"]) == 0
+        assert "complete already" in capsys.readouterr().err
+        assert out.read_text() == first and not Path(f"{out}.partial.json").exists()
+
+
+def test_a_failed_start_leaves_no_partial_files(tmp_path, model_dirs, capsys):
+    fasta = _write_fasta(tmp_path / "in.fa", _windows(3, 100, 300, seed=2))
+    model = str(model_dirs["overlapping_kmer"])
+    code = main(["predict", str(fasta), "-m", model, "-o", str(tmp_path / "o.tsv"), "-q", "--on-error", "skip",
+                 "--skipped", str(tmp_path / "nodir" / "s.tsv")])  # the skipped-records file has no folder
+    assert code == 2 and "nodir does not exist" in capsys.readouterr().err
+    code = main(["embed", str(fasta), "-m", str(tmp_path / "no_model"), "-o", str(tmp_path / "e.npz"), "-q"])
+    assert code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fa"]
+
+
 def test_resume_refuses_another_run_and_a_second_writer(tmp_path):
     import pandas as pd
 

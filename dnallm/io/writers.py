@@ -111,7 +111,10 @@ class ResultWriter:
                 if resume and self.path.exists():
                     self.complete_already = True
                 self._remove_partial(keep_meta=True)
-            self._write_meta()
+            if self.complete_already:  # nothing to write: leave no lock file that a later --resume would read
+                self._unlock(remove=True)
+            else:
+                self._write_meta()
         except BaseException:
             self._unlock(remove=not existed)
             raise
@@ -240,11 +243,6 @@ class ResultWriter:
             else:
                 self._unlock(remove=False)
 
-    def discard(self) -> None:
-        """Drop the partial output (the run cannot be continued as it was)."""
-        self.abort()
-        self._remove_partial()
-
     # -- resuming -----------------------------------------------------------------------------------------------
 
     def _write_meta(self) -> None:
@@ -331,7 +329,7 @@ class ResultWriter:
             if group.sum() < int(frame["n_windows"].iloc[-1]):  # the last record's windows are not all there
                 keep = int((~group).sum())
                 frame = frame.iloc[:keep]
-                end = int(starts[header + keep])
+                end = int(starts[header + keep]) if keep else 0  # no whole record left: the header goes too
         self._truncate(end)
         return frame
 
