@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,26 +34,32 @@ def _run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def _drop_file_read_override() -> None:
+    """Clear CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this process's effective set (capget/capset through
+    libc): the process stays root, so the installed package and its files under /root stay readable, but a mode-0
+    file is refused to it as it is to any user."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable} words
+    if libc.capget(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    data[0] &= ~((1 << 1) | (1 << 2))  # effective, low word: CAP_DAC_OVERRIDE = 1, CAP_DAC_READ_SEARCH = 2
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
 def _unreadable_as_root(path: Path, argv: list[str], demo: dnallm.DNAInference) -> tuple[int, str]:
-    """root reads every file: run the case's `dnallm predict` and DNAInference.predict as user nobody in a forked
-    child (the parent keeps its modules and the loaded demo model)."""
-    import tempfile
-
-    import tqdm  # noqa: F401  (imported here, before the fork, so that the child needs no file under /root)
-
-    folder = Path(tempfile.mkdtemp(prefix="dnallm-unreadable-"))  # pytest's own folders are root's alone
-    folder.chmod(0o777)
-    path = Path(shutil.copy(path, folder / path.name))
-    path.chmod(0)
-    out = folder / "predictions.tsv"
-    argv = [str(path) if a == argv[1] else str(out) if a == argv[3] else a for a in argv]
+    """root reads every file: run the case's `dnallm predict` and DNAInference.predict in a forked child that has
+    given up root's right to read any file (the parent keeps it, its modules and the loaded demo model)."""
+    out = Path(argv[3])
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: drop to nobody, run the command, report exit code and stderr
+    if pid == 0:  # the child: drop the capabilities, run the command, report exit code and stderr
         try:
             os.close(read_end)
-            os.setgid(65534)
-            os.setuid(65534)
+            _drop_file_read_override()
             import contextlib
             import io
 
@@ -75,8 +80,7 @@ def _unreadable_as_root(path: Path, argv: list[str], demo: dnallm.DNAInference) 
     with os.fdopen(read_end) as fh:
         text = fh.read()
     os.waitpid(pid, 0)
-    written = sorted(p.name for p in folder.iterdir() if p != path)
-    shutil.rmtree(folder)
+    written = sorted(p.name for p in out.parent.iterdir())
     code, line, api = text.split("\n", 2)
     assert not written, written  # nothing at the output path, no partial file
     return int(code), line + "\n" + api

@@ -262,8 +262,12 @@ def _check_path(path: Path) -> None:
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a FASTA file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: permission denied; the file is not readable by this user (check its mode)")
+    try:  # opening, not os.access: access() answers for the real user id, and says yes to root regardless
+        open(path, "rb").close()
+    except PermissionError:
+        raise InputError(
+            f"{path}: permission denied; the file is not readable by this user (check its mode)"
+        ) from None
 
 
 def read_fasta(
