@@ -154,14 +154,20 @@ class _SkipLog:
 
 
 def _fingerprint(args: argparse.Namespace, **extra) -> dict:
+    """What a resumed run must share with the run that wrote the partial output. The dtype is the one the run
+    will use (``auto`` resolved on this machine), so that float32 and bfloat16 rows never mix in one file;
+    attention backends and batch sizes change results only by rounding and may differ."""
     import os
+
+    from dnallm.modeling import resolve_device, resolve_dtype
 
     model = args.model
     if os.path.isdir(model):
         model = os.path.realpath(model)
     fasta = os.path.realpath(args.fasta) if os.path.exists(args.fasta) else args.fasta
+    dtype = str(resolve_dtype(args.dtype, resolve_device(args.device))).removeprefix("torch.")
     return {"command": args.command, "model": model, "revision": args.revision, "input": fasta,
-            "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error, **extra}
+            "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error, "dtype": dtype, **extra}
 
 
 def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:

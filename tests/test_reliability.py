@@ -239,6 +239,56 @@ def test_resume_refuses_another_run_and_a_second_writer(tmp_path):
         ResultWriter(None, resume=True)
 
 
+def test_a_lock_file_removed_while_being_locked_is_locked_again(tmp_path, monkeypatch):
+    """A run that ends removes its lock file; a run that opened that file a moment before must not hold a lock on
+    the removed file, or a third run would find no lock and write the same output beside it."""
+    out = tmp_path / "o.tsv"
+    meta = f"{out}.partial.json"
+    real_open = os.open
+    removed = []
+
+    def open_then_lose_the_race(path, flags, mode=0o777, **kwargs):
+        fd = real_open(path, flags, mode, **kwargs)
+        if str(path) == meta and not removed:
+            os.unlink(path)  # the other run ends just after this run opened the lock file
+            removed.append(path)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_lose_the_race)
+    writer = ResultWriter(out, fingerprint={"model": "a"})
+    monkeypatch.undo()
+    assert removed and Path(meta).exists()
+    with pytest.raises(DnallmError, match="another dnallm run is writing this output"):
+        ResultWriter(out, fingerprint={"model": "a"})
+    writer.close()
+    assert not Path(meta).exists()
+
+
+def test_resume_refuses_another_dtype_and_takes_auto_as_resolved(tmp_path, model_dirs, capsys):
+    import pandas as pd
+
+    from dnallm.cli import _fingerprint, build_parser
+
+    fasta = _write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
+    out = tmp_path / "o.tsv"
+    argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
+    whole = tmp_path / "whole.tsv"
+    assert main([*argv[:-2], str(whole), "-q"]) == 0
+    done = pd.read_csv(whole, sep="\t").iloc[:2]
+    args = build_parser().parse_args([*argv, "--dtype", "float32"])
+    writer = ResultWriter(out, fingerprint=_fingerprint(args, per_window=False))
+    writer.write(done)  # a float32 run stopped after two records
+    writer.abort()
+
+    assert main([*argv, "--resume", "--dtype", "bfloat16"]) == 2
+    err = capsys.readouterr().err
+    assert "different run" in err and "dtype=float32" in err and "now" in err and "dtype=bfloat16" in err
+    assert main([*argv, "--resume"]) == 0  # auto is float32 on this CPU: the same run, continued
+    resumed, expected = read_results(out), read_results(whole)
+    assert list(resumed["id"]) == list(expected["id"]) and len(expected) == 4
+    assert np.abs(resumed.iloc[:, 3:].to_numpy(float) - expected.iloc[:, 3:].to_numpy(float)).max() < 1e-6
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # invariance: batch size, token budget, order, companions
 

@@ -340,21 +340,35 @@ class ResultWriter:
 
 
 def _lock_file(meta: Path, path: Path) -> int:
-    """Open ``meta`` and take an exclusive lock on it; fail at once when another run holds it."""
-    fd = os.open(meta, os.O_RDWR | os.O_CREAT, 0o644)
+    """Open ``meta`` and take an exclusive lock on it; fail at once when another run holds it.
+
+    A run that ends removes ``meta`` while holding its lock; a run that opened the file just before that removal
+    would lock a file no longer in the folder, so the lock counts only when the locked file is still the one at
+    ``meta`` (else open again).
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; one run per output is then the user's care
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise DnallmError(
-            f"{path}: another dnallm run is writing this output right now (it holds {meta}); wait for it to end "
-            "or stop it, or write to another file"
-        ) from None
-    return fd
+        return os.open(meta, os.O_RDWR | os.O_CREAT, 0o644)
+    for _ in range(100):
+        fd = os.open(meta, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DnallmError(
+                f"{path}: another dnallm run is writing this output right now (it holds {meta}); wait for it to "
+                "end or stop it, or write to another file"
+            ) from None
+        try:
+            current = os.stat(meta)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)  # removed or replaced since it was opened: lock the file that is there now
+    raise DnallmError(f"{meta}: this file keeps being removed and created again by other runs; write elsewhere")
 
 
 def _describe_run(info: Any) -> str:
