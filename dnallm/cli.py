@@ -133,7 +133,7 @@ class _SkipLog:
 
     def __call__(self, skipped) -> None:
         self.count += 1
-        reason = " ".join(skipped.reason.split()).removeprefix(skipped.where).lstrip(": ")
+        reason = " ".join(skipped.reason.split())  # one line in the TSV
         if self._handle is not None:
             self._handle.write(f"{skipped.id}\t{skipped.where}\t{reason}\n")
             self._handle.flush()

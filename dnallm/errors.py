@@ -12,7 +12,21 @@ class DnallmError(Exception):
 
 
 class InputError(DnallmError, ValueError):
-    """The sequences given to dnallm cannot be used as they are."""
+    """The sequences given to dnallm cannot be used as they are.
+
+    Attributes:
+        reason: the message without its place (file and line, item, record): what a list of skipped records
+            shows next to the place, which it lists in a column of its own.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+    @classmethod
+    def at(cls, where: str, reason: str) -> InputError:
+        """``"{where}: {reason}"``, with ``reason`` kept apart."""
+        return cls(f"{where}: {reason}", reason=reason)
 
 
 class FastaFormatError(InputError):
@@ -33,10 +47,8 @@ class FastaFormatError(InputError):
         where = path if line is None else f"{path}:{line}"
         if record_id is not None:
             where += f" (record '{record_id}')"
-        message = f"{where}: {problem}"
-        if hint:
-            message += f"; {hint}"
-        super().__init__(message)
+        reason = f"{problem}; {hint}" if hint else problem
+        super().__init__(f"{where}: {reason}", reason=reason)
 
 
 class RegistryError(DnallmError, ValueError):

@@ -462,8 +462,8 @@ class DNAInference:
             except InputError as exc:  # e.g. shorter than one k-mer
                 message = f"{rec.origin}: {exc}" if rec.origin and rec.origin not in str(exc) else str(exc)
                 if skip is None:
-                    raise InputError(message) from None
-                skip(Skipped(rec.id, rec.origin, message))
+                    raise InputError(message, reason=exc.reason) from None
+                skip(Skipped(rec.id, rec.origin, exc.reason))
                 continue
             recs.append(rec)
             wins.append(windows)

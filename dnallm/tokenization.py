@@ -93,8 +93,8 @@ def _bytes(seq: str, record_id: str | None) -> np.ndarray:
     try:
         data = seq.encode("ascii")
     except UnicodeEncodeError:
-        raise InputError(
-            f"{_name(record_id)}: non-ASCII characters in the sequence; pass it through dnallm.iter_records() first"
+        raise InputError.at(
+            _name(record_id), "non-ASCII characters in the sequence; pass it through dnallm.iter_records() first"
         ) from None
     return np.frombuffer(data, dtype=np.uint8)
 
@@ -224,7 +224,7 @@ class DNATokenizer:
             record_id = seq.id if record_id is None else record_id
             seq = seq.seq
         if not seq:
-            raise InputError(f"{_name(record_id)}: empty sequence")
+            raise InputError.at(_name(record_id), "empty sequence")
         ids, spans = self.tokenize(seq, record_id)
         return ids, spans, record_id
 
@@ -237,8 +237,8 @@ class DNATokenizer:
         ids, spans, record_id = self._tokens(seq, record_id)
         n = len(ids) + self.n_special
         if self.max_tokens is not None and n > self.max_tokens:
-            raise InputError(
-                f"{_name(record_id)}: {spans[-1, 1]} bp make {n} tokens, more than the model's {self.max_tokens}; "
+            raise InputError.at(
+                _name(record_id), f"{spans[-1, 1]} bp make {n} tokens, more than the model's {self.max_tokens}; "
                 "use windows() to split it into overlapping windows"
             )
         return self._assemble(ids, spans, record_id, 0, 1)
@@ -283,11 +283,11 @@ class DNATokenizer:
         width = self.max_content_tokens or len(ids)
         inside = np.flatnonzero((spans[:, 1] > start) & (spans[:, 0] < end))
         if not len(inside):
-            raise InputError(f"{_name(record_id)}: no token covers bp {start}-{end}")
+            raise InputError.at(_name(record_id), f"no token covers bp {start}-{end}")
         first, last = int(inside[0]), int(inside[-1])
         if last - first + 1 > width:
-            raise InputError(
-                f"{_name(record_id)}: bp {start}-{end} take {last - first + 1} tokens; the model takes {width} at once"
+            raise InputError.at(
+                _name(record_id), f"bp {start}-{end} take {last - first + 1} tokens; the model takes {width} at once"
             )
         begin = min(max(0, first - (width - (last - first + 1)) // 2), max(0, len(ids) - width))
         stop = min(len(ids), begin + width)
@@ -338,8 +338,8 @@ class OverlappingKmerTokenizer(DNATokenizer):
         codes = _CODES[_bytes(seq, record_id)]
         n = len(codes) - k + 1
         if n <= 0:
-            raise InputError(
-                f"{_name(record_id)}: {len(codes)} bp is shorter than one {k}-mer; this model needs >= {k} bp"
+            raise InputError.at(
+                _name(record_id), f"{len(codes)} bp is shorter than one {k}-mer; this model needs >= {k} bp"
             )
         index = np.zeros(n, dtype=np.int64)
         clipped = np.minimum(codes, 4).astype(np.int64)

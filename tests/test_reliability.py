@@ -79,6 +79,27 @@ def test_skip_keeps_every_valid_record_and_lists_the_others(tmp_path, bert, mode
     assert not list(tmp_path.glob("x.tsv*"))
 
 
+@pytest.mark.parametrize("source", ["fasta", "items"])
+@pytest.mark.parametrize("case", ["gap", "short", "duplicate", "empty"])
+def test_a_skip_reason_is_the_error_without_its_place(source, case, tmp_path, bert):
+    """The reader (the alphabet, an empty record, a duplicate id) and the model's tokenizer (shorter than one
+    6-mer) skip records; the reason given is the message the run stops with when not skipping, minus the place,
+    which has its own column."""
+    last = {"gap": ("gap", "ACGT-ACGT" * 3), "short": ("short", "ACG"), "duplicate": ("ok", "ACGTACGTAAAC"),
+            "empty": ("empty", "")}[case]
+    records = [("ok", "ACGTACGTAC"), ("fine", "TTGACGTAGG"), last]
+    items = str(_write_fasta(tmp_path / "in.fa", records)) if source == "fasta" else records
+    seen = []
+    bert.predict(items, on_error="skip", on_skip=seen.append)
+    assert [s.id for s in seen] == [last[0]]
+    skipped = seen[0]
+    with pytest.raises(DnallmError) as info:
+        bert.predict(items)
+    message = " ".join(str(info.value).split())
+    assert message.startswith(skipped.where) and message.endswith(": " + skipped.reason), (message, skipped)
+    assert skipped.where not in skipped.reason and not skipped.reason.startswith(("record ", "item "))
+
+
 def test_file_level_errors_stop_even_with_skip(tmp_path, bert):
     path = tmp_path / "binary.fa"
     path.write_bytes(bytes(range(256)))

@@ -85,7 +85,8 @@ class Skipped:
     Attributes:
         id: the record's id ("" when the header had none).
         where: ``"file.fa:12"`` (the offending line) or ``"item 3"``.
-        reason: the error message the record would have stopped the run with.
+        reason: what is wrong with it: the message the record would have stopped the run with, without the
+            place (which is ``where``).
     """
 
     id: str
@@ -207,17 +208,17 @@ def clean_sequence(raw: str, *, iupac: IupacPolicy = "n", uracil: UracilPolicy =
     try:
         data = raw.encode("ascii")
     except UnicodeEncodeError as exc:
-        raise InputError(
-            f"{where}: non-ASCII character {raw[exc.start]!r} at position {exc.start}; "
+        raise InputError.at(
+            where, f"non-ASCII character {raw[exc.start]!r} at position {exc.start}; "
             "a DNA sequence may hold A C G T N (any case) and IUPAC ambiguity codes"
         ) from None
     data = data.translate(_TABLES[(iupac, uracil)], _WHITESPACE + b"\r\n")
     bad = _BAD_CHAR.search(data)
     if bad is not None:
         byte = data[bad.start()]
-        raise InputError(f"{where}: {_describe_char(byte)} at position {bad.start()}; {_hint_for(byte)}")
+        raise InputError.at(where, f"{_describe_char(byte)} at position {bad.start()}; {_hint_for(byte)}")
     if not data:
-        raise InputError(f"{where}: empty sequence; every record needs at least one base")
+        raise InputError.at(where, "empty sequence; every record needs at least one base")
     return data.decode("ascii")
 
 
@@ -387,7 +388,7 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
         except FastaFormatError as exc:
             if skip is None:
                 raise
-            skip(Skipped(rid or "", f"{name}:{exc.line or header_line}", _reason(exc)))
+            skip(Skipped(rid or "", f"{name}:{exc.line or header_line}", exc.reason))
             return None
 
     def build() -> Record:
@@ -435,7 +436,7 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
                             raise
                         rid = exc.record_id or ""
                         dropped = True
-                        skip(Skipped(rid, f"{name}:{lineno}", _reason(exc)))
+                        skip(Skipped(rid, f"{name}:{lineno}", exc.reason))
                     continue
                 text = line.rstrip("\n")
                 if not text.strip():
@@ -468,10 +469,6 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
         n_records += 1
     counts.log()
     logger.debug("%s: %d records", name, n_records)
-
-
-def _reason(exc: FastaFormatError) -> str:
-    return f"{exc.problem}; {exc.hint}" if exc.hint else exc.problem
 
 
 def _first_header_line(path: Path, rid: str, before: int) -> int | None:
@@ -636,7 +633,7 @@ def _from_items(items: Iterable, iupac: str, uracil: str, skip: SkipCallback | N
             if skip is None:
                 raise
             rid = item[0] if isinstance(item, tuple) and len(item) == 2 else getattr(item, "id", "")
-            skip(Skipped(str(rid) if rid is not None else "", f"item {i}", str(exc)))
+            skip(Skipped(str(rid) if rid is not None else "", f"item {i}", exc.reason))
             continue
         counts.add(raw.upper().encode("ascii"), iupac, uracil)
         n += 1
@@ -653,10 +650,9 @@ def _item_record(i: int, item: object, seen: dict[str, int], iupac: str, uracil:
         rid, seq, description = item.id, item.seq, item.description
     elif isinstance(item, str):
         if os.path.exists(item) or item.lower().endswith(FASTA_SUFFIXES + (".gz",)):
-            raise InputError(
-                f"item {i} ({item!r}) is a file name, but items of a list are read as sequences; "
-                "pass one FASTA path at a time, or chain read_fasta() over several files"
-            )
+            problem = ("is a file name, but items of a list are read as sequences; "
+                       "pass one FASTA path at a time, or chain read_fasta() over several files")
+            raise InputError(f"item {i} ({item!r}) {problem}", reason=f"{item!r} {problem}")
         rid, seq = f"seq{i}", item
     elif isinstance(item, tuple) and len(item) == 2:
         rid, seq = item
@@ -664,16 +660,16 @@ def _item_record(i: int, item: object, seen: dict[str, int], iupac: str, uracil:
         rid, seq = item.id, str(item.seq)
         description = str(getattr(item, "description", "") or "")
     else:
-        raise InputError(
-            f"item {i}: expected a sequence string, an (id, sequence) pair or a record, got {type(item).__name__}"
+        raise InputError.at(
+            f"item {i}", f"expected a sequence string, an (id, sequence) pair or a record, got {type(item).__name__}"
         )
     rid = str(rid)
     if not isinstance(seq, str):
-        raise InputError(f"item {i} (id '{rid}'): the sequence is a {type(seq).__name__}, not a str")
+        raise InputError.at(f"item {i} (id '{rid}')", f"the sequence is a {type(seq).__name__}, not a str")
     if not rid or any(c.isspace() for c in rid):
-        raise InputError(f"item {i}: id {rid!r} must be non-empty and without whitespace")
+        raise InputError.at(f"item {i}", f"id {rid!r} must be non-empty and without whitespace")
     if rid in seen:
-        raise InputError(f"item {i}: duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")
+        raise InputError.at(f"item {i}", f"duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")
     seen[rid] = i
     where = f"item {i} (id '{rid}')"
     clean = clean_sequence(seq, iupac=iupac, uracil=uracil, where=where)
