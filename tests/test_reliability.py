@@ -217,6 +217,27 @@ def test_per_window_resume_that_cuts_the_only_record_writes_one_header(tmp_path)
     assert out.read_text() == "id\tn_windows\twindow\tv\na\t3\t0\t0.5\na\t3\t1\t0.25\na\t3\t2\t0.75\n"
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_resume_of_wide_rows_takes_the_ids_and_keeps_the_columns(suffix, tmp_path):
+    import pandas as pd
+
+    dims = {f"dim_{i}": np.arange(3, dtype=np.float32) * (i + 1) for i in range(64)}
+    frame = pd.DataFrame({"id": ["NA", "007", "c"], "length": [5, 6, 7], "n_windows": [1, 1, 1]} | dims)
+    out = tmp_path / f"e{suffix}"
+    writer = ResultWriter(out, fingerprint={"command": "embed"})
+    writer.write(frame.iloc[:2])
+    writer.abort()
+    again = ResultWriter(out, resume=True, fingerprint={"command": "embed"})
+    assert again.done_ids == {"NA", "007"} and again.resumed_rows == 2  # ids as written, not as numbers or NaN
+    with pytest.raises(ValueError, match="columns changed"):  # the columns of the rows already there still rule
+        again.write(frame.iloc[2:, :-1])
+    again.write(frame.iloc[2:])
+    again.close()
+    back = read_results(out)
+    assert list(back["id"]) == ["NA", "007", "c"] and list(back.columns) == list(frame.columns)
+    assert np.abs(back[list(dims)].to_numpy(float) - frame[list(dims)].to_numpy(float)).max() < 1e-6
+
+
 def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path, model_dirs, capsys):
     fasta = _write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
     out = tmp_path / "o.tsv"

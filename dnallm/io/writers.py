@@ -8,6 +8,7 @@ standard output.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -287,27 +288,37 @@ class ResultWriter:
         if not self.partial.exists():
             return
         if self.format == "parquet":
-            frame = self._read_parquet_parts()
+            done = self._read_parquet_parts()
         else:
-            frame = self._read_text_partial()
-        if frame is None or frame.empty:
+            done = self._read_text_partial()
+        if done is None or done[1].empty:
             return
-        self._columns = list(frame.columns)
+        self._columns, frame = done
         self.rows = self.resumed_rows = len(frame)
         self.done_ids = set(frame["id"].astype(str))
 
-    def _read_parquet_parts(self) -> pd.DataFrame | None:
+    def _key_columns(self) -> list[str]:
+        """The columns a resume needs from the rows already written (not the values: an embedding run's partial
+        output may hold hundreds of columns per row)."""
+        return ["id", "n_windows"] if self.per_window else ["id"]
+
+    def _read_parquet_parts(self) -> tuple[list[str], pd.DataFrame] | None:
         assert self.partial is not None
+        import pyarrow.parquet as pq
+
         for leftover in self.partial.glob("*.tmp"):
             leftover.unlink()  # a part being written when the run was killed
         parts = sorted(self.partial.glob("part-*.parquet"))
         self._parts = len(parts)
         if not parts:
             return None
-        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        columns = pq.read_schema(parts[0]).names
+        keys = self._key_columns()
+        return columns, pd.concat([pd.read_parquet(p, columns=keys) for p in parts], ignore_index=True)
 
-    def _read_text_partial(self) -> pd.DataFrame | None:
-        """Parse the partial text file and cut it back to whole rows (and whole records, per window)."""
+    def _read_text_partial(self) -> tuple[list[str], pd.DataFrame] | None:
+        """Read the key columns of the partial text file and cut it back to whole rows (and whole records, per
+        window)."""
         assert self.partial is not None
         data = self.partial.read_bytes()
         end = data.rfind(b"\n") + 1  # a kill can cut the last line anywhere
@@ -318,11 +329,20 @@ class ResultWriter:
             self._truncate(0)
             return None
         text = data[:end].decode("utf-8")
+        keys = self._key_columns()
         if self.format == "jsonl":
-            frame = pd.read_json(io.StringIO(text), orient="records", lines=True, dtype={"id": str})
+            values: dict[str, list] = {key: [] for key in keys}
+            columns = []
+            for line in text.splitlines():  # one row at a time: only the key columns are kept
+                row = json.loads(line)
+                columns = columns or list(row)
+                for key in keys:
+                    values[key].append(row[key])
+            frame = pd.DataFrame(values).astype({"id": str})
         else:
-            frame = pd.read_csv(io.StringIO(text), sep="\t" if self.format == "tsv" else ",", dtype={"id": str},
-                                keep_default_na=False)
+            sep = "\t" if self.format == "tsv" else ","
+            columns = next(csv.reader(io.StringIO(text[: text.index("\n")]), delimiter=sep))
+            frame = pd.read_csv(io.StringIO(text), sep=sep, usecols=keys, dtype={"id": str}, keep_default_na=False)
         if self.per_window and len(frame):
             last = frame["id"].iloc[-1]
             group = frame["id"] == last
@@ -331,7 +351,7 @@ class ResultWriter:
                 frame = frame.iloc[:keep]
                 end = int(starts[header + keep]) if keep else 0  # no whole record left: the header goes too
         self._truncate(end)
-        return frame
+        return columns, frame
 
     def _truncate(self, size: int) -> None:
         assert self.partial is not None
