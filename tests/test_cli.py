@@ -95,6 +95,28 @@ def test_predict_every_format_reads_back(model_dirs, data_dir, expected, tmp_pat
     assert not list(tmp_path.glob(".*partial"))  # no temporary files left behind
 
 
+def test_predict_reads_a_process_substitution(model_dirs, data_dir, expected, tmp_path):
+    """`dnallm predict <(zcat peaks.fa.gz)`, as bash runs it: one row per record, the values of the file itself."""
+    import gzip
+    import shutil
+
+    import numpy as np
+
+    from dnallm.io.writers import read_results
+
+    gz = tmp_path / "oct4.fa.gz"
+    with open(data_dir / "oct4_test.fa", "rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    out = tmp_path / "out.tsv"
+    command = (f"{sys.executable} -m dnallm.cli predict <(gzip -dc {gz}) -m {model_dirs['overlapping_kmer']} "
+               f"-o {out} -q")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    frame = read_results(out)
+    assert frame["id"].tolist() == expected["id"].tolist() and len(frame) == 100
+    assert np.abs(frame[["Mafk", "Oct4"]].to_numpy() - expected[["Mafk", "Oct4"]].to_numpy()).max() <= 1e-6
+
+
 def test_predict_per_window_and_backend_options(model_dirs, data_dir, tmp_path):
     from dnallm.io.writers import read_results
 

@@ -210,6 +210,57 @@ def test_reader_streams(tmp_path):
         next(stream)
 
 
+def _feed(path_or_fd, content: bytes):
+    """Write ``content`` into a pipe from a thread (a pipe holds 64 KB; the reader empties it as it goes)."""
+    import threading
+
+    def feed():
+        with open(path_or_fd, "wb") as fh:
+            fh.write(content)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_pipes_are_read_whole_and_named(tmp_path, data_dir):
+    """`dnallm predict <(zcat x.fa.gz)` and named pipes: a pipe can be read once, and the reader looks at a file
+    more than once (the compression magic, a repeated id), so the bytes are copied first; places name the pipe."""
+    path = data_dir / "oct4_test.fa"
+    expected = records(path)
+    read_end, write_end = os.pipe()  # what bash's <(...) hands over: /dev/fd/N
+    thread = _feed(write_end, path.read_bytes())
+    try:
+        got = list(read_fasta(f"/dev/fd/{read_end}"))
+    finally:
+        os.close(read_end)
+    thread.join()
+    assert [(r.id, r.seq) for r in got] == expected and len(expected) == 100
+    assert got[1].origin == f"/dev/fd/{read_end}:3"
+
+    fifo = tmp_path / "peaks.fa.gz"  # a named pipe carrying gzip
+    os.mkfifo(fifo)
+    thread = _feed(fifo, gzip.compress(path.read_bytes()))
+    assert [(r.id, r.seq) for r in iter_records(str(fifo))] == expected
+    thread.join()
+
+    bad = b">a\nACGT\n>b\nAC-GT\n>a\nTTTT\n"
+    fifo = tmp_path / "bad.fa"
+    os.mkfifo(fifo)
+    thread = _feed(fifo, bad)
+    with pytest.raises(FastaFormatError) as info:
+        list(read_fasta(fifo))
+    thread.join()
+    assert str(info.value) == (f"{fifo}:4 (record 'b'): alignment gap '-' in column 3; remove alignment gaps; "
+                               "dnallm reads unaligned DNA")
+    thread = _feed(fifo, bad)
+    skipped = []
+    assert records(fifo, on_error="skip", on_skip=skipped.append) == [("a", "ACGT")]
+    thread.join()
+    assert [(s.id, s.where) for s in skipped] == [("b", f"{fifo}:4"), ("a", f"{fifo}:5")]
+    assert "first seen on line 1" in skipped[1].reason
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # in-memory input shapes
 

@@ -37,12 +37,13 @@ import io
 import logging
 import os
 import re
+import shutil
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, Union
+from typing import IO, Any, Literal, Union
 
 from dnallm.errors import FastaFormatError, InputError
 
@@ -263,12 +264,15 @@ def _check_path(path: Path) -> None:
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a FASTA file")
+    denied = f"{path}: permission denied; the file is not readable by this user (check its mode)"
+    if not path.is_file():  # a pipe: opening it here would take it from the writer (read once, in _parse_path)
+        if not os.access(path, os.R_OK):
+            raise InputError(denied)
+        return
     try:  # opening, not os.access: access() answers for the real user id, and says yes to root regardless
         open(path, "rb").close()
     except PermissionError:
-        raise InputError(
-            f"{path}: permission denied; the file is not readable by this user (check its mode)"
-        ) from None
+        raise InputError(denied) from None
 
 
 def read_fasta(
@@ -303,7 +307,7 @@ def read_fasta(
     skip = _skip_handler(on_error, on_skip)
     path = Path(path)
     _check_path(path)
-    return _parse_file(path, iupac, uracil, skip)
+    return _parse_path(path, iupac, uracil, skip)
 
 
 def count_records(source: object) -> int | None:
@@ -577,7 +581,7 @@ def _from_string(source: str, iupac: str, uracil: str, skip: SkipCallback | None
     if os.path.exists(source):
         path = Path(source)
         _check_path(path)
-        yield from _parse_file(path, iupac, uracil, skip)
+        yield from _parse_path(path, iupac, uracil, skip)
         return
     text = source.strip()
     if _SEQUENCE_STRING.fullmatch(text):
@@ -597,29 +601,49 @@ def _from_string(source: str, iupac: str, uracil: str, skip: SkipCallback | None
     )
 
 
+def _parse_path(path: Path, iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
+    """A regular file is read in place. A pipe (``<(zcat x.fa.gz)``, a named pipe, /dev/stdin) can be read only
+    once, and the reader looks at a file more than once (the compression magic, a repeated id's first line), so
+    its bytes are copied to a temporary file first; messages still name the pipe."""
+    if path.is_file():
+        return _parse_file(path, iupac, uracil, skip)
+
+    def copy(out: IO[bytes]) -> None:
+        with open(path, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+
+    return _parse_spooled(copy, "wb", str(path), iupac, uracil, skip)
+
+
 def _from_text_handle(handle: IO[str], iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
+    def copy(out: IO[str]) -> None:
+        while block := handle.read(1 << 20):
+            out.write(block)
+
+    return _parse_spooled(copy, "w", str(getattr(handle, "name", "<stream>")), iupac, uracil, skip)
+
+
+def _parse_spooled(
+    copy: Callable[[Any], None], mode: str, name: str, iupac: str, uracil: str, skip: SkipCallback | None
+) -> Iterator[Record]:
+    """Reuse the file parser (and its messages) on input copied to a temporary file by ``copy``; places in
+    records, skipped records and errors name the input, not the copy."""
     import tempfile
 
-    # Reuse the file parser (and its messages) by spooling the handle; the name stays the handle's own.
-    name = getattr(handle, "name", "<stream>")
     with tempfile.TemporaryDirectory() as tmp:
-        spool = Path(tmp) / "input.fa"
-        with open(spool, "w", encoding="utf-8", newline="") as out:
-            while True:
-                block = handle.read(1 << 20)
-                if not block:
-                    break
-                out.write(block)
+        spool = Path(tmp) / ("input.fa.gz" if name.lower().endswith(".gz") else "input.fa")
+        with open(spool, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as out:
+            copy(out)
+
         def renamed(skipped: Skipped) -> None:
             assert skip is not None
-            skip(Skipped(skipped.id, skipped.where.replace(str(spool), str(name)),
-                         skipped.reason.replace(str(spool), str(name))))
+            skip(Skipped(skipped.id, skipped.where.replace(str(spool), name), skipped.reason))
 
         try:
             for rec in _parse_file(spool, iupac, uracil, renamed if skip is not None else None):
-                yield Record(rec.id, rec.seq, rec.description, rec.origin.replace(str(spool), str(name)))
+                yield Record(rec.id, rec.seq, rec.description, rec.origin.replace(str(spool), name))
         except FastaFormatError as exc:
-            raise FastaFormatError(str(name), exc.line, exc.record_id, exc.problem) from None
+            raise FastaFormatError(name, exc.line, exc.record_id, exc.problem, exc.hint) from None
 
 
 def _from_items(items: Iterable, iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
