@@ -390,7 +390,7 @@ def check_loading_info(net: Any, info: dict, name: str, head: str) -> str:
     cls = type(net).__name__
     mismatched = sorted(info.get("mismatched_keys") or ())
     if mismatched:
-        key, wanted, got = (list(mismatched[0]) + [None, None])[:3]
+        key, got, wanted = (list(mismatched[0]) + [None, None])[:3]  # (name, in the weights, in the model)
         raise ModelLoadError(
             f"{name}: {len(mismatched)} tensor(s) of {cls} have another shape in the weights than config.json says "
             f"({_few(m[0] for m in mismatched)}; {key}: weights {tuple(got) if got else '?'}, config "
