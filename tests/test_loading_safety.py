@@ -131,7 +131,7 @@ def test_a_classifier_without_its_head_loads_as_an_encoder_only(bert, model_dirs
 
 
 @pytest.mark.parametrize("layers, message", [
-    (4, r"8 tensor\(s\)|tensor\(s\) of BertForSequenceClassification are not in the weights "
+    (4, r"32 tensor\(s\) of BertForSequenceClassification are not in the weights "
         r"\(bert.encoder.layer.2.attention"),
     (1, r"tensor\(s\) in the weights have no place in BertForSequenceClassification "
         r"\(bert.encoder.layer.1.attention"),
@@ -226,3 +226,32 @@ def test_an_unreachable_or_unknown_hub_id_is_one_quick_line(capsys, monkeypatch,
     assert time.perf_counter() - start < 15
     assert "cannot load 'nobody-dnallm/no-such-model-xyz'" in line
     assert ("HF_HUB_OFFLINE" in line) if offline else ("HF_HUB_OFFLINE=1" in line or "no model" in line)
+
+
+# --- 14.25: what each registered model outputs --------------------------------------------------------------------
+
+
+def test_models_lists_the_head_and_the_predict_columns(capsys):
+    assert main(["models", "--tsv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split("\t")
+    assert header[-2:] == ["head", "predict gives"] and "remote code" in header
+    rows = {r.split("\t")[0]: dict(zip(header, r.split("\t"))) for r in lines[1:]}
+    assert rows["dnabert-6"]["head"] == "masked_lm" and rows["dnabert-6"]["predict gives"] == "mean_log_prob"
+    assert rows["hyenadna-tiny-1k"]["head"] == "causal_lm" and rows["hyenadna-tiny-1k"]["remote code"] == "yes"
+    demo = dnallm.DNAInference()  # the registry's claim about the packaged model, against what loading detects
+    assert rows["demo-oct4-mafk"]["head"] == demo.head == "classification"
+    columns = [c for c in demo.predict({"a": "ACGT" * 50}).columns if c not in ("id", "length", "n_windows")]
+    assert rows["demo-oct4-mafk"]["predict gives"].startswith(", ".join(columns))
+
+
+def test_registry_head_field_is_checked(tmp_path):
+    from dnallm.registry import load_registry
+
+    entry = ("models:\n- {name: x, path: models/x, architecture: bert, tokenizer_family: bpe, k: null, "
+             "max_tokens: 10, max_bp: null, trust_remote_code: false, license: null, paper: p, head: %s}\n")
+    (tmp_path / "m.yaml").write_text(entry % "causal_lm")
+    assert load_registry(tmp_path / "m.yaml")["x"].predict_columns == "mean_log_prob"
+    (tmp_path / "m.yaml").write_text(entry % "logits")
+    with pytest.raises(dnallm.RegistryError, match="field 'head' must be one of classification"):
+        load_registry(tmp_path / "m.yaml")
