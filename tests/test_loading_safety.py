@@ -8,6 +8,7 @@ import shutil
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -255,3 +256,34 @@ def test_registry_head_field_is_checked(tmp_path):
     (tmp_path / "m.yaml").write_text(entry % "logits")
     with pytest.raises(dnallm.RegistryError, match="field 'head' must be one of classification"):
         load_registry(tmp_path / "m.yaml")
+
+
+def test_a_cached_hub_model_loads_when_the_hub_cannot_be_reached(tmp_path, model_dirs):
+    """A model in the Hugging Face cache, the hub unreachable (no route here; HF_HUB_OFFLINE unset) or offline
+    mode set: it loads from the cache, with one warning line in the first case. Needs a real process: the cache
+    folder is read from the environment when huggingface_hub is imported."""
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "cache" / "models--someone--tiny-bert"
+    shutil.copytree(model_dirs["overlapping_kmer"], repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    expected = dnallm.DNAInference(model_dirs["overlapping_kmer"]).predict(PEAKS)
+    for offline in ("0", "1"):
+        env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE=offline)
+        result = subprocess.run([sys.executable, "-m", "dnallm.cli", "predict", PEAKS, "-m", "someone/tiny-bert",
+                                 "-q", "-o", str(tmp_path / f"out{offline}.tsv")], capture_output=True, text=True,
+                                env=env)
+        lines = result.stderr.strip().splitlines()
+        if offline == "0" and result.returncode == 2:  # a machine that reaches the hub: it has no such repository
+            assert len(lines) == 1 and "the Hugging Face hub has no model 'someone/tiny-bert'" in lines[0]
+            continue
+        assert result.returncode == 0, result.stderr
+        got = pd.read_csv(tmp_path / f"out{offline}.tsv", sep="\t")
+        assert np.allclose(got[["Mafk", "Oct4"]], expected[["Mafk", "Oct4"]], atol=1e-6)
+        if offline == "1":
+            assert lines == []
+        else:
+            assert len(lines) == 1 and "cannot be reached" in lines[0] and "from the local cache" in lines[0]
