@@ -277,8 +277,11 @@ def check_weights(folder: Path, allow_pickle: bool) -> None:
         if file.name.endswith(".safetensors"):
             _check_safetensors(file)
         elif not allow_pickle:
-            via = "" if file.name in _PICKLE_WEIGHTS or file.name.startswith("pytorch_model-") else ""
-            if (folder / _SAFE_INDEX).is_file() and not (folder / _SAFE).is_file():
+            via = ""
+            config = _read_json(folder / "config.json", "fix or re-save it with model.save_pretrained()")
+            if isinstance(config, dict) and config.get("transformers_weights"):
+                via = " (named by transformers_weights in config.json)"
+            elif (folder / _SAFE_INDEX).is_file() and not (folder / _SAFE).is_file():
                 via = f" (named in the weight_map of {_SAFE_INDEX})"
             raise _pickle_error(str(folder), file.name + via)
 
@@ -453,7 +456,9 @@ def _check_hub(name: str, source: str, revision: str | None) -> bool:
     except GatedRepoError:
         return False  # transformers says what access it needs
     except RevisionNotFoundError:
-        raise ModelLoadError(f"cannot load '{name}': the hub repository '{source}' has no revision '{revision}'") from None
+        raise ModelLoadError(
+            f"cannot load '{name}': the hub repository '{source}' has no revision '{revision}'"
+        ) from None
     except RepositoryNotFoundError:
         raise ModelLoadError(
             f"cannot load '{name}': it is not a local directory and the Hugging Face hub has no model '{source}' "
@@ -547,7 +552,8 @@ def _load_model(
         raise ModelLoadError(f"{name}: cannot read its config.json ({exc})") from None
     except OSError as exc:
         if local:
-            raise ModelLoadError(f"{Path(source) / 'config.json'}: cannot read it ({str(exc).splitlines()[0]})") from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelLoadError(f"{Path(source) / 'config.json'}: cannot read it ({first})") from None
         raise ModelLoadError(
             f"cannot load '{name}': it is not a local directory and the Hugging Face hub did not provide "
             f"'{source}' ({str(exc).splitlines()[0]}); check the name and your network, or pass a local directory"
