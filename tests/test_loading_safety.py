@@ -84,7 +84,8 @@ def test_config_transformers_weights_naming_a_pickle_is_refused(bert):
     weights = load_file(bert / "model.safetensors")
     torch.save(weights, bert / "adapter_model.bin")
     _edit_config(bert, transformers_weights="adapter_model.bin")
-    with pytest.raises(ModelLoadError, match=r"adapter_model.bin \(named by transformers_weights in config.json\), a Python pickle"):
+    with pytest.raises(ModelLoadError,
+                       match=r"adapter_model.bin \(named by transformers_weights in config.json\), a Python pickle"):
         dnallm.DNAInference(bert)
 
 
