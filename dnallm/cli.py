@@ -29,10 +29,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
             "yes" if s.trust_remote_code else "no",
             s.license or "-",
             s.hub_id or "(inside dnallm)",
+            s.task_head,
+            s.predict_columns,
         )
         for s in specs
     ]
-    header = ("name", "tokenizer", "max tokens", "max bp", "remote code", "license", "hub id")
+    header = ("name", "tokenizer", "max tokens", "max bp", "remote code", "license", "hub id", "head", "predict gives")
     if args.tsv:
         print("\t".join(header))
         for row in rows:

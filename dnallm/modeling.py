@@ -214,21 +214,113 @@ def _model_class(config: Any, auto_class: Any, source: str, trust_remote_code: b
 
 
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+_SAFE = "model.safetensors"
+_SAFE_INDEX = "model.safetensors.index.json"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """A JSON file of a model folder, or a one-line error naming the file and the place of the fault."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc}); {what}") from None
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files transformers opens for a local model folder, in the order it looks for them: the file
+    config.json names in ``transformers_weights``, else ``model.safetensors``, else every file named in the
+    ``weight_map`` of ``model.safetensors.index.json``, else the pickle files (``pytorch_model.bin`` and shards).
+
+    Raises:
+        ModelLoadError: an index that is not valid JSON, or names a file outside the folder or not there.
+    """
+    config = _read_json(folder / "config.json", "fix or re-save it with model.save_pretrained()")
+    explicit = config.get("transformers_weights") if isinstance(config, dict) else None
+    if isinstance(explicit, str) and explicit:
+        index = folder / explicit if explicit.endswith(".index.json") else None
+        if index is None:
+            return [folder / explicit]
+    elif (folder / _SAFE).is_file():
+        return [folder / _SAFE]
+    elif (folder / _SAFE_INDEX).is_file():
+        index = folder / _SAFE_INDEX
+    else:
+        pickles = [folder / n for n in _PICKLE_WEIGHTS if (folder / n).is_file()]
+        return pickles + sorted(folder.glob("pytorch_model-*.bin"))
+    data = _read_json(index, "re-save the model with model.save_pretrained()")
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ModelLoadError(f"{index}: no 'weight_map' of tensor names to files; re-save the model")
+    files = []
+    for name in dict.fromkeys(str(v) for v in weight_map.values()):
+        file = (folder / name).resolve()
+        if not file.is_relative_to(folder.resolve()):
+            raise ModelLoadError(f"{index}: the weight_map names {name}, outside {folder}; re-save the model")
+        if not file.is_file():
+            raise ModelLoadError(f"{index}: the weight_map names {name}, which is not in {folder}")
+        files.append(folder / name)
+    return files
 
 
 def check_weights(folder: Path, allow_pickle: bool) -> None:
-    """Refuse a model folder whose weights are only in a pickle file, unless the user allows pickles."""
-    if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
-        return
-    pickles = [name for name in _PICKLE_WEIGHTS if (folder / name).is_file()] + sorted(
-        p.name for p in folder.glob("pytorch_model-*.bin")
-    )
-    if not pickles:
+    """Check, before anything is opened, that every weight file transformers will open for this folder is a
+    readable safetensors file (header and size checked), unless the user allows pickles for non-safetensors ones.
+    """
+    files = weight_files(folder)
+    if not files:
         raise ModelLoadError(
             f"{folder}: no weights (model.safetensors); a model directory is written by model.save_pretrained()"
         )
-    if not allow_pickle:
-        raise _pickle_error(str(folder), pickles[0])
+    for file in files:
+        if file.name.endswith(".safetensors"):
+            _check_safetensors(file)
+        elif not allow_pickle:
+            via = ""
+            config = _read_json(folder / "config.json", "fix or re-save it with model.save_pretrained()")
+            if isinstance(config, dict) and config.get("transformers_weights"):
+                via = " (named by transformers_weights in config.json)"
+            elif (folder / _SAFE_INDEX).is_file() and not (folder / _SAFE).is_file():
+                via = f" (named in the weight_map of {_SAFE_INDEX})"
+            raise _pickle_error(str(folder), file.name + via)
+
+
+def _check_safetensors(file: Path) -> None:
+    """Open the file's header: a truncated, empty or garbage file is refused with one line."""
+    from safetensors import safe_open
+
+    try:
+        size = file.stat().st_size
+        if size < 8:
+            raise ValueError(f"{size} bytes, too short for a safetensors header")
+        with safe_open(str(file), framework="pt") as handle:
+            handle.keys()
+    except Exception as exc:  # safetensors raises its own SafetensorError or OSError
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(
+            f"{file}: not a readable safetensors file ({reason}); it is damaged or incomplete: download or save "
+            "it again"
+        ) from None
+
+
+@contextmanager
+def _no_unpickling(name: str, allow_pickle: bool) -> Iterator[None]:
+    """While transformers loads weights, ``torch.load`` (the only way it reads a pickle) refuses, unless the user
+    allows pickles: a hub repository or a path that the checks above did not foresee cannot unpickle anything."""
+    if allow_pickle:
+        yield
+        return
+    original = torch.load
+
+    def refuse(f: Any, *args: Any, **kwargs: Any) -> Any:
+        raise _pickle_error(name, Path(str(f)).name if isinstance(f, (str, Path)) else "a pickle file")
+
+    torch.load = refuse
+    try:
+        yield
+    finally:
+        torch.load = original
 
 
 def _pickle_error(model: str, file: str = "pytorch_model.bin") -> ModelLoadError:
@@ -256,15 +348,171 @@ def _quiet_transformers() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # dnallm checks the load report itself (check_loading_info)
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if was_enabled:
             hf_logging.enable_progress_bar()
 
 
-def load_model(
+def _few(names: Any, n: int = 3) -> str:
+    names = sorted(names)
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _in_base(net: Any, key: str) -> bool:
+    """Whether a tensor name belongs to the base model's encoder (what embed uses), not to a task head or pooler."""
+    prefix = getattr(net, "base_model_prefix", "") or ""
+    base = net.base_model
+    if base is not net:
+        if not key.startswith(prefix + "."):
+            return False
+        key = key[len(prefix) + 1:]
+    elif prefix and key.startswith(prefix + "."):
+        key = key[len(prefix) + 1:]
+    top = key.split(".", 1)[0]
+    return top != "pooler" and top in dict(base.named_children())
+
+
+def check_loading_info(net: Any, info: dict, name: str, head: str) -> str:
+    """Refuse weights that leave part of the model random; returns the head to use.
+
+    The rule (docs/predict.md, "Loading a model safely"): a tensor of the model that the weights lack or give with
+    another shape makes outputs random, so loading stops, naming a few of them and their count, with one exception:
+    when only the task head (and pooler) is missing, the encoder is pretrained: the model loads as a bare encoder,
+    ``embed`` works and ``predict`` refuses. Tensors in the file that the model does not use are fine when they
+    belong to a head or pooler it lacks (an LM head in an encoder's file); inside the encoder they mean that the
+    config describes a smaller model than the weights (fewer layers), so loading stops. Tied weights (an MLM
+    decoder tied to the embeddings) are not missing.
+    """
+    cls = type(net).__name__
+    mismatched = sorted(info.get("mismatched_keys") or ())
+    if mismatched:
+        key, got, wanted = (list(mismatched[0]) + [None, None])[:3]  # (name, in the weights, in the model)
+        raise ModelLoadError(
+            f"{name}: {len(mismatched)} tensor(s) of {cls} have another shape in the weights than config.json says "
+            f"({_few(m[0] for m in mismatched)}; {key}: weights {tuple(got) if got else '?'}, config "
+            f"{tuple(wanted) if wanted else '?'}): config.json and the weights do not belong together; use the "
+            "config.json saved with these weights"
+        )
+    missing = set(info.get("missing_keys") or ())
+    unexpected = {k for k in info.get("unexpected_keys") or () if _in_base(net, k)}
+    in_base = {k for k in missing if _in_base(net, k)}
+    if in_base:
+        raise ModelLoadError(
+            f"{name}: {len(in_base)} tensor(s) of {cls} are not in the weights ({_few(in_base)}), so they would be "
+            "random: config.json describes a larger or different model than the weights (num_hidden_layers, "
+            "model type); use the config.json saved with these weights"
+        )
+    if unexpected:
+        raise ModelLoadError(
+            f"{name}: {len(unexpected)} tensor(s) in the weights have no place in {cls} ({_few(unexpected)}): "
+            "config.json describes a smaller model than the weights (num_hidden_layers); use the config.json saved "
+            "with these weights"
+        )
+    if missing:
+        if head == "encoder":
+            logger.info("%s: the pooler is not in the weights (%s); embed does not use it", name, _few(missing))
+            return head
+        logger.warning(
+            "%s: the weights have no %s head (%s not in the weights): its encoder is pretrained but the head would "
+            "be random, so it loads as a bare encoder: embed works, predict refuses", name, head, _few(missing),
+        )
+        return "encoder"
+    return head
+
+
+_NO_HUB = "check the name and the network, or set HF_HUB_OFFLINE=1 and pass a local directory"
+
+
+def _check_hub(name: str, source: str, revision: str | None) -> bool:
+    """Before transformers tries (and retries, for about 26 s) to download from a hub that cannot be reached:
+    with ``HF_HUB_OFFLINE`` set, the model must be in the local Hugging Face cache; otherwise one metadata request
+    (10 s timeout) tells an unknown repository, a missing revision and no network apart. Returns True when the
+    hub cannot be reached but the cache holds the model: the caller then loads it offline from the cache.
+
+    Raises:
+        ModelLoadError: one line, with what to do.
+    """
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    cached = isinstance(try_to_load_from_cache(source, "config.json", revision=revision), str)
+    if constants.HF_HUB_OFFLINE:
+        if cached:
+            return False
+        raise ModelLoadError(
+            f"cannot load '{name}': it is not a local directory, and with HF_HUB_OFFLINE set only models in the "
+            "Hugging Face cache load, which this one is not; check the name, unset HF_HUB_OFFLINE to download it, "
+            "or pass a local directory"
+        )
+    try:
+        model_info(source, revision=revision, timeout=10)
+    except GatedRepoError:
+        return False  # transformers says what access it needs
+    except RevisionNotFoundError:
+        raise ModelLoadError(
+            f"cannot load '{name}': the hub repository '{source}' has no revision '{revision}'"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"cannot load '{name}': it is not a local directory and the Hugging Face hub has no model '{source}' "
+            "(or it is private: log in with `hf auth login`); check the name (`dnallm models` lists known ones) "
+            "or pass a local directory"
+        ) from None
+    except Exception as exc:  # no network, DNS, proxy, timeout: the HTTP client's own exception classes
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if cached:
+            logger.warning("the Hugging Face hub cannot be reached (%s); loading '%s' from the local cache", reason,
+                           source)
+            return True
+        raise ModelLoadError(
+            f"cannot load '{name}': it is not a local directory and the Hugging Face hub cannot be reached "
+            f"({reason}); {_NO_HUB}"
+        ) from None
+    return False
+
+
+@contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """huggingface_hub's offline mode for the duration of one load (the model comes from the cache)."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    was = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = was
+
+
+def load_model(model: str | Path, **options: Any) -> LoadedModel:
+    """Load a model and its tokenizer for inference; see :class:`dnallm.DNAInference` for the arguments."""
+    name = str(model)
+    if not name.strip():
+        raise ModelLoadError(
+            "the model name is empty; pass a local directory, a models.yaml name (dnallm models) or a hub id "
+            "(./ for the current folder)"
+        )
+    source, spec = resolve_model(model)
+    offline = False
+    if spec is not None and spec.trust_remote_code and not options.get("trust_remote_code"):
+        raise _remote_code_error(name, source)
+    if not Path(source).exists() and "/" in source and not source.startswith(("/", ".", "~")):
+        offline = _check_hub(name, source, options.get("revision"))
+    with _hub_offline(offline):
+        return _load_model(model, **options)
+
+
+def _load_model(
     model: str | Path,
     *,
     device: str | torch.device = "auto",
@@ -277,7 +525,6 @@ def load_model(
     max_tokens: int | None = None,
     allow_pickle: bool = False,
 ) -> LoadedModel:
-    """Load a model and its tokenizer for inference; see :class:`dnallm.DNAInference` for the arguments."""
     from transformers import AutoConfig
 
     name = str(model)
@@ -293,7 +540,7 @@ def load_model(
     else:
         if not (Path(source) / "config.json").is_file():
             raise ModelLoadError(f"{name}: no config.json; a model directory is written by model.save_pretrained()")
-        check_weights(Path(source), allow_pickle)
+        check_weights(Path(source), allow_pickle)  # also reads config.json: invalid JSON is named here
 
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
@@ -304,6 +551,9 @@ def load_model(
             raise _remote_code_error(name, source) from None
         raise ModelLoadError(f"{name}: cannot read its config.json ({exc})") from None
     except OSError as exc:
+        if local:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelLoadError(f"{Path(source) / 'config.json'}: cannot read it ({first})") from None
         raise ModelLoadError(
             f"cannot load '{name}': it is not a local directory and the Hugging Face hub did not provide "
             f"'{source}' ({str(exc).splitlines()[0]}); check the name and your network, or pass a local directory"
@@ -324,19 +574,26 @@ def load_model(
         trust_remote_code=trust_remote_code,
         revision=revision,
     )
-    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": backend, "revision": revision}
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": backend, "revision": revision,
+                              "output_loading_info": True, "ignore_mismatched_sizes": True}
     if not allow_pickle:
         kwargs["use_safetensors"] = True  # never unpickle weights unless the user said so
     if trust_remote_code:
         kwargs["trust_remote_code"] = True
-    with _quiet_transformers():
+    with _quiet_transformers(), _no_unpickling(name, allow_pickle):
         loader = auto_class if trust_remote_code else model_class
         try:
-            net = loader.from_pretrained(source, **kwargs)
+            net, info = loader.from_pretrained(source, **kwargs)
+        except DnallmError:
+            raise
         except OSError as exc:
             if not allow_pickle and "safetensors" in str(exc).lower():
                 raise _pickle_error(name) from None
             raise ModelLoadError(f"cannot load the weights of '{name}' ({str(exc).splitlines()[0]})") from None
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"cannot load the weights of '{name}' ({first})") from None
+    head = check_loading_info(net, info, name, head)
     net.to(device).eval()
     logger.info(
         "loaded %s: %s, head %s, on %s in %s; attention %s (%s)",

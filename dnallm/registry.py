@@ -70,6 +70,35 @@ class ModelSpec:
     num_random_blocks: int | None = None
     notes: str | None = None
     path: str | None = None
+    head: str | None = None
+    outputs: str | None = None
+
+    @property
+    def task_head(self) -> str:
+        """What the model's head computes (the heads of ``dnallm.modeling``): the ``head`` field, else read from
+        ``model_class``: ``*ForMaskedLM``/``*ForPreTraining`` masked_lm, ``*ForCausalLM``/``*LMHeadModel``
+        causal_lm, ``*ForSequenceClassification`` classification, a bare ``*Model`` encoder. At load, dnallm
+        decides from the model's own config.json (``architectures``), which this mirrors."""
+        if self.head is not None:
+            return self.head
+        cls = self.model_class or ""
+        if cls.endswith(("ForMaskedLM", "ForPreTraining")):
+            return "masked_lm"
+        if cls.endswith(("ForCausalLM", "LMHeadModel")):
+            return "causal_lm"
+        if cls.endswith("ForSequenceClassification"):
+            return "classification"
+        return "encoder"
+
+    @property
+    def predict_columns(self) -> str:
+        """The columns ``predict`` adds for this model: the ``outputs`` field, else what its head gives."""
+        if self.outputs is not None:
+            return self.outputs
+        return {
+            "masked_lm": "mean_log_prob", "causal_lm": "mean_log_prob", "encoder": "none (embed only)",
+            "classification": "p per label", "multilabel": "p per label", "regression": "value",
+        }[self.task_head]
 
     @property
     def location(self) -> str:
@@ -164,6 +193,11 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
         raise bad("source", "an https URL or a list of them")
     if "hub_id" in entry and not source:
         raise bad("source", "at least one https URL for a hub model")
+    heads = ("classification", "multilabel", "regression", "masked_lm", "causal_lm", "encoder")
+    if entry.get("head") is not None and entry["head"] not in heads:
+        raise bad("head", f"one of {', '.join(heads)}")
+    if entry.get("outputs") is not None and (not isinstance(entry["outputs"], str) or not entry["outputs"].strip()):
+        raise bad("outputs", "a non-empty string (the predict columns)")
     for key in ("block_size", "num_random_blocks"):
         if entry.get(key) is not None and (not isinstance(entry[key], int) or entry[key] <= 0):
             raise bad(key, "a positive integer or null")

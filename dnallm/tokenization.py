@@ -563,6 +563,29 @@ def max_tokens_from_config(config: Any) -> int | None:
     return None
 
 
+def _check_tokenizer_files(folder: Path) -> None:
+    """A damaged tokenizer.json (or tokenizer_config.json, special_tokens_map.json) is refused in one line naming
+    the file, before transformers parses it."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    for name in ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            if name == "tokenizer.json":
+                Tokenizer.from_file(str(file))
+            else:
+                json.loads(file.read_text(encoding="utf-8"))
+        except Exception as exc:  # json.JSONDecodeError, or the tokenizers library's own Exception
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TokenizerError(
+                f"{file}: not a valid {name} ({reason}); save the tokenizer again with tokenizer.save_pretrained()"
+            ) from None
+
+
 def load_tokenizer(
     model: str | Path,
     *,
@@ -593,6 +616,8 @@ def load_tokenizer(
             f"{source}: no tokenizer files (tokenizer.json, tokenizer_config.json or vocab.txt); "
             "save the tokenizer next to the model with tokenizer.save_pretrained()"
         )
+    if Path(source).is_dir():
+        _check_tokenizer_files(Path(source))
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
     try:
         hf = AutoTokenizer.from_pretrained(source, **kwargs)
