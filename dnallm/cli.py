@@ -222,8 +222,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from dnallm.io.writers import ResultWriter
 
     if str(args.output).endswith(".npz"):
@@ -237,11 +235,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         except BaseException:
             skip_log.drop()
             raise
-        import os
+        from dnallm.io.writers import write_npz
 
-        tmp = f"{args.output}.partial.npz"
-        np.savez(tmp, ids=np.array(ids), embeddings=vectors)
-        os.replace(tmp, args.output)
+        write_npz(args.output, ids, vectors)
         skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0

@@ -53,3 +53,26 @@ def test_attention_memory_limit_env_must_be_a_size(bigbird, monkeypatch):
     monkeypatch.setenv("DNALLM_ATTENTION_MEMORY_LIMIT", "lots")
     with pytest.raises(dnallm.DnallmError, match="not a size"):
         bigbird.attentions(("x", "ACGT" * 10))
+
+
+def test_embed_npz_grows_with_the_ids_total_length(model_dirs, tmp_path):
+    """One 10,000-character id among 2,001 records: the file stays near the size of the embeddings plus the
+    ids' bytes (a fixed-width id array took 2,001 x 10,000 x 4 bytes = 80 MB); the ids read back exactly, with
+    np.load's allow_pickle=False."""
+    import numpy as np
+
+    from dnallm.cli import main
+    from dnallm.io.writers import read_npz
+
+    fasta = tmp_path / "ids.fa"
+    long_id = "L" * 9_990 + "é-unicode"
+    ids = [long_id] + [f"r{i}" for i in range(2000)]
+    fasta.write_text("".join(f">{i}\nACGTACGTAC\n" for i in ids))
+    out = tmp_path / "e.npz"
+    assert main(["embed", str(fasta), "-m", str(model_dirs["nonoverlapping_kmer"]), "-o", str(out), "-q"]) == 0
+    read_ids, vectors = read_npz(out)
+    assert read_ids == ids
+    assert vectors.shape == (2001, 32) and vectors.dtype == np.float32
+    assert out.stat().st_size < vectors.nbytes + sum(len(i.encode()) for i in ids) + 100_000
+    with np.load(out, allow_pickle=False) as saved:
+        assert saved["embeddings"].shape == (2001, 32)
