@@ -76,3 +76,21 @@ def test_embed_npz_grows_with_the_ids_total_length(model_dirs, tmp_path):
     assert out.stat().st_size < vectors.nbytes + sum(len(i.encode()) for i in ids) + 100_000
     with np.load(out, allow_pickle=False) as saved:
         assert saved["embeddings"].shape == (2001, 32)
+
+
+def test_duplicate_ids_are_found_without_reading_the_file_again(tmp_path, monkeypatch):
+    """500 repeated ids under on_error='skip': each is reported with its first line, and the file is opened a
+    fixed number of times, not once per repeat (the old check re-read the file from the top for each)."""
+    import dnallm.io.fasta as fasta
+
+    path = tmp_path / "dups.fa"
+    path.write_text("".join(f">r{i}\nACGT\n" for i in range(1000)) + "".join(f">r{i}\nACGT\n" for i in range(500)))
+    opened = []
+    real_open = fasta._open_text
+    monkeypatch.setattr(fasta, "_open_text", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    skipped = []
+    records = list(fasta.iter_records(path, on_error="skip", on_skip=skipped.append))
+    assert [r.id for r in records] == [f"r{i}" for i in range(1000)]
+    assert len(skipped) == 500 and len(opened) <= 2
+    assert skipped[7].id == "r7" and skipped[7].where == f"{path}:{2001 + 2 * 7}"
+    assert "first seen on line 15" in skipped[7].reason
