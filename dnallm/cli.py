@@ -45,7 +45,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from dnallm.progress import Progress
 
     from dnallm.io.fasta import read_fasta
 
@@ -54,8 +54,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         n = bases = n_bases = 0
         shortest, longest = None, 0
         records = read_fasta(path, iupac=args.iupac, uracil=args.uracil)
-        bar = tqdm(records, desc=str(path), unit=" records", disable=True if args.quiet else None, leave=False,
-                   file=sys.stderr)
+        bar = Progress(records, desc=str(path), unit="records", disable=bool(args.quiet), leave=False,
+                       file=sys.stderr)
         for rec in bar:
             n += 1
             length = len(rec.seq)

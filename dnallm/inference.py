@@ -405,15 +405,14 @@ class DNAInference:
         ``settings`` go to :func:`~dnallm.motifs.discover_motifs` (``k``, ``alpha``, ``min_len``, ...).
         Returns a :class:`dnallm.motifs.MotifResult`.
         """
-        from tqdm import tqdm
-
         from dnallm.motifs import discover_motifs
+        from dnallm.progress import Progress
 
         pos = list(iter_records(positives))
         bg = list(iter_records(background))
         scores = [
             self.attention_track(rec, layer=layer, head=head, query=query)
-            for rec in tqdm(pos, desc="attention", unit=" records", disable=not progress)
+            for rec in Progress(pos, desc="attention", unit="records", disable=not progress)
         ]
         return discover_motifs(pos, scores, bg, **settings)
 
@@ -497,10 +496,10 @@ class DNAInference:
         start = time.perf_counter()
         bar = None
         if progress:
-            from tqdm import tqdm
+            from dnallm.progress import Progress
 
             total = count_records(source) if isinstance(source, (str, Path)) else None
-            bar = tqdm(total=total, unit=" records", desc="dnallm", dynamic_ncols=True)
+            bar = Progress(total=total, unit="records", desc="dnallm")
         try:
             records = iter_records(source, iupac=iupac, uracil=uracil, on_error=on_error, on_skip=skipped)
             chunks = prefetch(self._chunks(records, skip, exclude_ids, stats))
@@ -512,8 +511,13 @@ class DNAInference:
                     left = np.bincount(owner, minlength=len(recs))
                     before = stats.records + len(stats.skipped) + stats.excluded
 
+                    windows_before = stats.windows
+
                     def advance(batch_index: np.ndarray) -> None:
+                        # windows done are shown too: a long record's windows move the line before it is done
                         np.subtract.at(left, owner[batch_index], 1)
+                        done_windows = windows_before + len(flat) - int(left.sum())
+                        bar.set_postfix_str(f"{done_windows:,} windows", refresh=False)
                         bar.update(before + int((left == 0).sum()) - bar.n)
 
                 values = self._forward_all(flat, kind, stats, advance)

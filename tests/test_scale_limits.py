@@ -94,3 +94,42 @@ def test_duplicate_ids_are_found_without_reading_the_file_again(tmp_path, monkey
     assert len(skipped) == 500 and len(opened) <= 2
     assert skipped[7].id == "r7" and skipped[7].where == f"{path}:{2001 + 2 * 7}"
     assert "first seen on line 15" in skipped[7].reason
+
+
+def test_progress_in_a_log_is_a_few_plain_lines(model_dirs, tmp_path, capfd, monkeypatch):
+    """stderr not a terminal (a log file): no carriage returns, one line per interval at most (here the default
+    10 s: the run is shorter, so a start line and an end line), and the rate stays readable."""
+    from dnallm.cli import main
+
+    fasta = tmp_path / "many.fa"
+    fasta.write_text("".join(f">r{i}\n{'ACGTTGCA' * 8}\n" for i in range(300)))
+    monkeypatch.delenv("DNALLM_PROGRESS_INTERVAL", raising=False)
+    out = tmp_path / "p.tsv"
+    assert main(["predict", str(fasta), "-m", str(model_dirs["nonoverlapping_kmer"]), "-o", str(out)]) == 0
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("dnallm: ") and " records [" in line]
+    assert "\r" not in err
+    assert 1 <= len(lines) <= 3, err
+    assert lines[-1].startswith("dnallm: 300/300 records")
+    assert "s/ records" not in err and " 0 records/s" not in err and "0.0 records/s" not in err
+
+
+def test_progress_moves_inside_one_long_record(model_dirs, capfd, monkeypatch):
+    """One record of many windows: the progress lines count its windows while the record is 0/1."""
+    import dnallm
+
+    monkeypatch.setenv("DNALLM_PROGRESS_INTERVAL", "0")
+    inf = dnallm.DNAInference(model_dirs["nonoverlapping_kmer"], max_batch_tokens=64)
+    inf.predict([("long", "ACGTTGCAAC" * 2000)], progress=True)
+    err = capfd.readouterr().err
+    moving = [line for line in err.splitlines() if line.startswith("dnallm: 0 records") and " windows" in line]
+    assert len(moving) >= 3, err
+    assert len({line.rsplit(",", 1)[-1] for line in moving}) >= 3  # the window count changes
+
+
+def test_readable_rate():
+    from dnallm.progress import readable_rate
+
+    assert readable_rate(30, 10, "records") == "3.0 records/s"
+    assert readable_rate(1, 250, "records") == "250.0 s/record"
+    assert readable_rate(0, 5, "records") == ""
