@@ -447,7 +447,7 @@ def check_attention_memory(
         source = "the limit given"
     if need > limit:
         raise DnallmError(
-            f"the attention map of '{record_id}' ({n_tokens:,} tokens, {len(layers)} layers x "
+            f"the attention map of '{record_id}' ({n_tokens:,} tokens, {len(layers)} layer{'s' if len(layers) > 1 else ''} x "
             f"{'mean of heads' if heads is None else f'{len(heads)} heads'}) needs about {_size(need)}, over "
             f"{_size(limit)} ({source}); keep fewer layers or heads (CLI: --head mean, one --layer), or a shorter "
             f"input: a slice of the record, or load with max_tokens=N to run it in windows (window=/--window picks "
