@@ -44,7 +44,8 @@ def child(model_dir: str, layers: str, heads: str) -> None:
 
     config = inf.model.config
     estimate = attention_memory_bytes(len(amap.input_ids), len(amap.layers), 1 if amap.heads is None else
-                                      len(amap.heads), config.num_attention_heads, config.block_size)
+                                      len(amap.heads), config.num_attention_heads, config.block_size,
+                                      mean_of_heads=amap.heads is None)
     print(json.dumps({"estimate_mb": estimate / 2**20, "loaded_mb": loaded, "peak_mb": peak_mb(), "seconds": seconds,
                       "weights_mb": amap.weights.nbytes / 2**20, "shape": list(amap.weights.shape),
                       "attention_type": amap.attention_type, "tokens": len(amap.input_ids)}))

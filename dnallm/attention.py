@@ -358,18 +358,21 @@ MEMORY_SHARE = 0.5
 
 
 def attention_memory_bytes(
-    n_tokens: int, n_layers_kept: int, n_heads_kept: int, n_heads: int, block_size: int | None = None
+    n_tokens: int, n_layers_kept: int, n_heads_kept: int, n_heads: int, block_size: int | None = None,
+    mean_of_heads: bool = False,
 ) -> int:
     """Estimated peak bytes of one attention map's extraction (above the model and its activations).
 
     ``kept``: the float32 map dnallm returns, ``n_layers_kept x n_heads_kept x n_tokens^2 x 4`` (``n_heads_kept``
     is 1 for heads="mean"); ``transient``: while one layer runs, its full ``(n_heads, n, n)`` weights exist twice
     (eager attention's scores and probabilities; block-sparse BigBird's dense display map, over the input padded
-    to whole blocks of ``block_size`` tokens, and its float32 copy), ``2 x n_heads x n^2 x 4``.
+    to whole blocks of ``block_size`` tokens, and its float32 copy), ``2 x n_heads x n^2 x 4``; three times with
+    ``mean_of_heads`` (heads="mean": the heads are copied once more to be averaged). Measured against peak RSS in
+    benchmarks/attention_memory.py.
     """
     padded = n_tokens if not block_size else -(-n_tokens // block_size) * block_size
     kept = n_layers_kept * n_heads_kept * n_tokens**2 * 4
-    transient = 2 * n_heads * padded**2 * 4
+    transient = (3 if mean_of_heads else 2) * n_heads * padded**2 * 4
     return int(kept + transient)
 
 
@@ -432,7 +435,8 @@ def check_attention_memory(
     estimate."""
     import os
 
-    need = attention_memory_bytes(n_tokens, len(layers), 1 if heads is None else len(heads), n_heads, block_size)
+    need = attention_memory_bytes(n_tokens, len(layers), 1 if heads is None else len(heads), n_heads, block_size,
+                                  mean_of_heads=heads is None)
     source = f"{MEMORY_LIMIT_ENV}"
     if limit is None and os.environ.get(MEMORY_LIMIT_ENV):
         limit = parse_bytes(os.environ[MEMORY_LIMIT_ENV])

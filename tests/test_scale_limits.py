@@ -38,6 +38,7 @@ def test_attention_memory_estimate_counts_kept_and_transient():
     # kept 2 layers x 3 heads x 10^2 x 4 bytes, transient 2 x 8 heads x 16^2 (padded to blocks of 16) x 4 bytes
     assert attention_memory_bytes(10, 2, 3, 8, block_size=16) == 2 * 3 * 100 * 4 + 2 * 8 * 256 * 4
     assert attention_memory_bytes(10, 1, 1, 8) == 400 + 2 * 8 * 100 * 4
+    assert attention_memory_bytes(10, 1, 1, 8, mean_of_heads=True) == 400 + 3 * 8 * 100 * 4
 
 
 def test_attention_memory_default_limit_is_half_the_available_ram(monkeypatch):
