@@ -412,7 +412,9 @@ def parse_bytes(text: str) -> int:
     try:
         number = float(value)
     except ValueError:
-        raise DnallmError(f"{MEMORY_LIMIT_ENV}={text!r} is not a size; give bytes such as 8G, 500M or 1000000") from None
+        raise DnallmError(
+            f"{MEMORY_LIMIT_ENV}={text!r} is not a size; give bytes such as 8G, 500M or 1000000"
+        ) from None
     if number <= 0:
         raise DnallmError(f"{MEMORY_LIMIT_ENV}={text!r} must be positive")
     return int(number * scale)
@@ -437,7 +439,7 @@ def check_attention_memory(
 
     need = attention_memory_bytes(n_tokens, len(layers), 1 if heads is None else len(heads), n_heads, block_size,
                                   mean_of_heads=heads is None)
-    source = f"{MEMORY_LIMIT_ENV}"
+    source = MEMORY_LIMIT_ENV
     if limit is None and os.environ.get(MEMORY_LIMIT_ENV):
         limit = parse_bytes(os.environ[MEMORY_LIMIT_ENV])
     elif limit is None:
@@ -451,7 +453,8 @@ def check_attention_memory(
         source = "the limit given"
     if need > limit:
         raise DnallmError(
-            f"the attention map of '{record_id}' ({n_tokens:,} tokens, {len(layers)} layer{'s' if len(layers) > 1 else ''} x "
+            f"the attention map of '{record_id}' ({n_tokens:,} tokens, {len(layers)} "
+            f"layer{'s' if len(layers) > 1 else ''} x "
             f"{'mean of heads' if heads is None else f'{len(heads)} heads'}) needs about {_size(need)}, over "
             f"{_size(limit)} ({source}); keep fewer layers or heads (CLI: --head mean, one --layer), or a shorter "
             f"input: a slice of the record, or load with max_tokens=N to run it in windows (window=/--window picks "
