@@ -345,3 +345,120 @@ def resolve_heads(heads: int | Sequence[int] | str | None, n_heads: int) -> list
         if not 0 <= head < n_heads:
             raise DnallmError(f"head {head} does not exist: the model has {n_heads} heads (0 to {n_heads - 1})")
     return [int(h) for h in items]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# memory: refuse a map that cannot fit before computing it
+
+#: environment variable: the most bytes one attention map may need (a number, optionally with K, M, G or T,
+#: powers of 1024); unset, the limit is ``MEMORY_SHARE`` of the memory available on the device at the call
+MEMORY_LIMIT_ENV = "DNALLM_ATTENTION_MEMORY_LIMIT"
+#: share of the available memory (RAM on a CPU, free CUDA memory on a GPU) one attention map may take
+MEMORY_SHARE = 0.5
+
+
+def attention_memory_bytes(
+    n_tokens: int, n_layers_kept: int, n_heads_kept: int, n_heads: int, block_size: int | None = None,
+    mean_of_heads: bool = False,
+) -> int:
+    """Estimated peak bytes of one attention map's extraction (above the model and its activations).
+
+    ``kept``: the float32 map dnallm returns, ``n_layers_kept x n_heads_kept x n_tokens^2 x 4`` (``n_heads_kept``
+    is 1 for heads="mean"); ``transient``: while one layer runs, its full ``(n_heads, n, n)`` weights exist twice
+    (eager attention's scores and probabilities; block-sparse BigBird's dense display map, over the input padded
+    to whole blocks of ``block_size`` tokens, and its float32 copy), ``2 x n_heads x n^2 x 4``; three times with
+    ``mean_of_heads`` (heads="mean": the heads are copied once more to be averaged). Measured against peak RSS in
+    benchmarks/attention_memory.py.
+    """
+    padded = n_tokens if not block_size else -(-n_tokens // block_size) * block_size
+    kept = n_layers_kept * n_heads_kept * n_tokens**2 * 4
+    transient = (3 if mean_of_heads else 2) * n_heads * padded**2 * 4
+    return int(kept + transient)
+
+
+def available_memory_bytes(device: Any) -> int | None:
+    """Bytes available now: free CUDA memory on a CUDA device, else the RAM the OS can give without swapping
+    (``MemAvailable`` of /proc/meminfo, else ``os.sysconf`` available pages); None when unknown (MPS)."""
+    import os
+
+    device_type = getattr(device, "type", str(device))
+    if device_type == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device_type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def parse_bytes(text: str) -> int:
+    """``"512M"``, ``"2G"``, ``"1000000"`` -> bytes (K, M, G, T are powers of 1024)."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1
+    if value and value[-1] in "KMGT":
+        scale = 1024 ** ("KMGT".index(value[-1]) + 1)
+        value = value[:-1]
+    try:
+        number = float(value)
+    except ValueError:
+        raise DnallmError(
+            f"{MEMORY_LIMIT_ENV}={text!r} is not a size; give bytes such as 8G, 500M or 1000000"
+        ) from None
+    if number <= 0:
+        raise DnallmError(f"{MEMORY_LIMIT_ENV}={text!r} must be positive")
+    return int(number * scale)
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def check_attention_memory(
+    n_tokens: int, layers: list[int], heads: list[int] | None, n_heads: int, block_size: int | None,
+    device: Any, record_id: str, limit: int | None = None,
+) -> int:
+    """Raise :class:`DnallmError` when the map's :func:`attention_memory_bytes` exceeds ``limit`` bytes (default:
+    :data:`MEMORY_LIMIT_ENV` if set, else :data:`MEMORY_SHARE` of :func:`available_memory_bytes`). Returns the
+    estimate."""
+    import os
+
+    need = attention_memory_bytes(n_tokens, len(layers), 1 if heads is None else len(heads), n_heads, block_size,
+                                  mean_of_heads=heads is None)
+    source = MEMORY_LIMIT_ENV
+    if limit is None and os.environ.get(MEMORY_LIMIT_ENV):
+        limit = parse_bytes(os.environ[MEMORY_LIMIT_ENV])
+    elif limit is None:
+        available = available_memory_bytes(device)
+        if available is None:
+            return need
+        limit = int(available * MEMORY_SHARE)
+        where = "free GPU memory" if getattr(device, "type", "") == "cuda" else "available RAM"
+        source = f"half the {where}, {_size(available)}"
+    else:
+        source = "the limit given"
+    if need > limit:
+        raise DnallmError(
+            f"the attention map of '{record_id}' ({n_tokens:,} tokens, {len(layers)} "
+            f"layer{'s' if len(layers) > 1 else ''} x "
+            f"{'mean of heads' if heads is None else f'{len(heads)} heads'}) needs about {_size(need)}, over "
+            f"{_size(limit)} ({source}); keep fewer layers or heads (CLI: --head mean, one --layer), or a shorter "
+            f"input: a slice of the record, or load with max_tokens=N to run it in windows (window=/--window picks "
+            f"one); {MEMORY_LIMIT_ENV}=SIZE sets the limit"
+        )
+    logger.debug("attention map of '%s': about %s (limit %s)", record_id, _size(need), _size(limit))
+    return need

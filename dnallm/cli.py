@@ -47,7 +47,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from dnallm.progress import Progress
 
     from dnallm.io.fasta import read_fasta
 
@@ -56,8 +56,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         n = bases = n_bases = 0
         shortest, longest = None, 0
         records = read_fasta(path, iupac=args.iupac, uracil=args.uracil)
-        bar = tqdm(records, desc=str(path), unit=" records", disable=True if args.quiet else None, leave=False,
-                   file=sys.stderr)
+        bar = Progress(records, desc=str(path), unit="records", disable=bool(args.quiet), leave=False,
+                       file=sys.stderr)
         for rec in bar:
             n += 1
             length = len(rec.seq)
@@ -224,8 +224,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from dnallm.io.writers import ResultWriter
 
     if str(args.output).endswith(".npz"):
@@ -239,11 +237,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         except BaseException:
             skip_log.drop()
             raise
-        import os
+        from dnallm.io.writers import write_npz
 
-        tmp = f"{args.output}.partial.npz"
-        np.savez(tmp, ids=np.array(ids), embeddings=vectors)
-        os.replace(tmp, args.output)
+        write_npz(args.output, ids, vectors)
         skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0

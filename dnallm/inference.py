@@ -336,6 +336,7 @@ class DNAInference:
             AttentionMap,
             bin_size_for,
             capture_layers,
+            check_attention_memory,
             eager_attention,
             resolve_heads,
             resolve_layers,
@@ -344,6 +345,9 @@ class DNAInference:
         config = self.model.config
         layer_list = resolve_layers(layers, config.num_hidden_layers)
         head_list = resolve_heads(heads, config.num_attention_heads)
+        sparse = bool(self._block_size) and len(enc) > bigbird_full_attention_limit(config)
+        check_attention_memory(len(enc), layer_list, head_list, config.num_attention_heads,
+                               self._block_size if sparse else None, self.device, rec.id)
         ids = torch.as_tensor(enc.input_ids, device=self.device)[None]
         with torch.inference_mode(), eager_attention(self.model), attention_type_for(self.model, len(enc)) as kind:
             with capture_layers(self.model, layer_list, head_list, len(enc)) as captured:
@@ -401,15 +405,14 @@ class DNAInference:
         ``settings`` go to :func:`~dnallm.motifs.discover_motifs` (``k``, ``alpha``, ``min_len``, ...).
         Returns a :class:`dnallm.motifs.MotifResult`.
         """
-        from tqdm import tqdm
-
         from dnallm.motifs import discover_motifs
+        from dnallm.progress import Progress
 
         pos = list(iter_records(positives))
         bg = list(iter_records(background))
         scores = [
             self.attention_track(rec, layer=layer, head=head, query=query)
-            for rec in tqdm(pos, desc="attention", unit=" records", disable=not progress)
+            for rec in Progress(pos, desc="attention", unit="records", disable=not progress)
         ]
         return discover_motifs(pos, scores, bg, **settings)
 
@@ -493,10 +496,10 @@ class DNAInference:
         start = time.perf_counter()
         bar = None
         if progress:
-            from tqdm import tqdm
+            from dnallm.progress import Progress
 
             total = count_records(source) if isinstance(source, (str, Path)) else None
-            bar = tqdm(total=total, unit=" records", desc="dnallm", dynamic_ncols=True)
+            bar = Progress(total=total, unit="records", desc="dnallm")
         try:
             records = iter_records(source, iupac=iupac, uracil=uracil, on_error=on_error, on_skip=skipped)
             chunks = prefetch(self._chunks(records, skip, exclude_ids, stats))
@@ -508,8 +511,13 @@ class DNAInference:
                     left = np.bincount(owner, minlength=len(recs))
                     before = stats.records + len(stats.skipped) + stats.excluded
 
+                    windows_before = stats.windows
+
                     def advance(batch_index: np.ndarray) -> None:
+                        # windows done are shown too: a long record's windows move the line before it is done
                         np.subtract.at(left, owner[batch_index], 1)
+                        done_windows = windows_before + len(flat) - int(left.sum())
+                        bar.set_postfix_str(f"{done_windows:,} windows", refresh=False)
                         bar.update(before + int((left == 0).sum()) - bar.n)
 
                 values = self._forward_all(flat, kind, stats, advance)

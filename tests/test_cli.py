@@ -139,8 +139,10 @@ def test_embed_outputs(model_dirs, data_dir, tmp_path):
     model, fasta = str(model_dirs["nonoverlapping_kmer"]), str(data_dir / "mafk_test.fa")
     ids, vectors = DNAInference(model).embed(fasta)
     assert run("embed", fasta, "-m", model, "-o", str(tmp_path / "e.npz"), "-q").returncode == 0
-    saved = np.load(tmp_path / "e.npz")
-    assert saved["ids"].tolist() == ids and np.abs(saved["embeddings"] - vectors).max() <= 1e-6
+    from dnallm.io.writers import read_npz
+
+    saved_ids, saved = read_npz(tmp_path / "e.npz")
+    assert saved_ids == ids and np.abs(saved - vectors).max() <= 1e-6
     assert run("embed", fasta, "-m", model, "-o", str(tmp_path / "e.parquet"), "-q").returncode == 0
     frame = read_results(tmp_path / "e.parquet")
     assert frame["id"].tolist() == ids and frame.shape == (100, 3 + 32)

@@ -410,3 +410,37 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if fmt == "jsonl":
         return pd.read_json(path, orient="records", lines=True, dtype={"id": str})
     return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype={"id": str}, keep_default_na=False)
+
+
+def write_npz(path: str | Path, ids: list[str], embeddings: np.ndarray) -> None:
+    """Embeddings as ``.npz``, written whole or not at all (a temporary file, then renamed).
+
+    Layout (no pickles; ``np.load(path)`` works with its default ``allow_pickle=False``):
+    ``embeddings`` ``(n_records, hidden_size)`` float32; ``id_bytes`` uint8, every id's UTF-8 bytes one after
+    the other; ``id_offsets`` int64 ``(n_records + 1,)``, id ``i`` is ``id_bytes[id_offsets[i]:id_offsets[i+1]]``.
+    The file grows with the ids' total length (a fixed-width string array pads every id to the longest one).
+    Read it back with :func:`read_npz`.
+    """
+    encoded = [i.encode("utf-8") for i in ids]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.partial.npz")
+    try:
+        np.savez(tmp, embeddings=embeddings, id_bytes=blob, id_offsets=offsets)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_npz(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """The ids and the ``(n_records, hidden_size)`` embeddings of a ``dnallm embed -o x.npz`` file (see
+    :func:`write_npz` for the layout)."""
+    with np.load(path, allow_pickle=False) as saved:
+        if "id_bytes" not in saved:  # written by dnallm before the id blob: a fixed-width string array
+            return [str(i) for i in saved["ids"]], saved["embeddings"]
+        blob = saved["id_bytes"].tobytes()
+        offsets = saved["id_offsets"].tolist()
+        ids = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
+        return ids, saved["embeddings"]
