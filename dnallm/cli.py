@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -83,6 +84,7 @@ def _load(args: argparse.Namespace):
         trust_remote_code=args.trust_remote_code,
         revision=args.revision,
         allow_pickle=args.allow_pickle,
+        window_overlap=getattr(args, "overlap", None),
     )
     if not args.quiet:
         outputs = f": {', '.join(inf.output_columns)}" if inf.output_columns else ""
@@ -209,14 +211,16 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
+    args.overlap = _overlap_value(args.overlap)
     # checks the format, the folder and any partial output before the model loads
     writer = ResultWriter(args.output, resume=args.resume, per_window=args.per_window,
-                          fingerprint=_fingerprint(args, per_window=args.per_window))
+                          fingerprint=_fingerprint(args, per_window=args.per_window, both_strands=args.both_strands,
+                                                   overlap=args.overlap))
 
     def run(inf, skip_log):
         return inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet, iupac=args.iupac,
-                                uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
-                                exclude_ids=writer.done_ids)
+                                uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+                                exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "rows")
 
@@ -226,6 +230,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     from dnallm.io.writers import ResultWriter
 
+    args.overlap = _overlap_value(args.overlap)
     if str(args.output).endswith(".npz"):
         if args.resume:
             raise DnallmError("--resume works with .parquet, .tsv, .csv and .jsonl output, not .npz")
@@ -233,7 +238,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         try:
             inf = _load(args)
             ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                                     uracil=args.uracil, on_error=args.on_error, on_skip=skip_log)
+                                     uracil=args.uracil, on_error=args.on_error,
+                                     on_skip=_in_cli_words(skip_log), both_strands=args.both_strands)
         except BaseException:
             skip_log.drop()
             raise
@@ -245,12 +251,14 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0
-    writer = ResultWriter(args.output, resume=args.resume, fingerprint=_fingerprint(args, pooling=args.pooling))
+    writer = ResultWriter(args.output, resume=args.resume,
+                          fingerprint=_fingerprint(args, pooling=args.pooling, both_strands=args.both_strands,
+                                                   overlap=args.overlap))
 
     def run(inf, skip_log):
         return inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                              uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
-                              exclude_ids=writer.done_ids)
+                              uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+                              exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "embeddings")
 
@@ -410,13 +418,88 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run from OUTPUT.partial: only the records not done yet run")
 
 
+def _window_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--both-strands", action="store_true",
+                        help="each window's output is the mean of the window's and its reverse complement's "
+                             "(coordinates stay on the forward strand); twice the compute")
+    parser.add_argument("--overlap", metavar="TOKENS",
+                        help="tokens shared by consecutive windows of records longer than the model (default a "
+                             "tenth of a window; for k-mer (DNABERT) and single-nucleotide models one token per bp)")
+
+
+def _overlap_value(text: str | int | None) -> int | None:
+    """--overlap as a number of tokens, checked before anything runs (the model checks it against its windows)."""
+    if text is None or isinstance(text, int):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise DnallmError(f"--overlap takes a whole number of tokens (e.g. --overlap 20), not {text!r}") from None
+    if value < 0:
+        raise DnallmError(f"--overlap takes 0 or more tokens, not {value}")
+    return value
+
+
+#: the CLI flag of each library argument that messages name
+_FLAGS = {
+    "iupac": "--iupac", "uracil": "--uracil", "on_error": "--on-error", "pooling": "--pooling", "query": "--query",
+    "window_overlap": "--overlap", "both_strands": "--both-strands", "per_window": "--per-window",
+    "allow_pickle": "--allow-pickle", "trust_remote_code": "--trust-remote-code",
+    "max_batch_tokens": "--max-batch-tokens", "heads": "--head", "head": "--head", "layer": "--layer",
+    "layers": "--layer", "window": "--window", "region": "--region", "revision": "--revision",
+}
+_PY_ARGUMENT = re.compile(r"\b(\w+)=('[^']*'|\"[^\"]*\"|True|False|-?\d+)(?: \(CLI: ([^)]*)\))?")
+
+
+def cli_words(message: str) -> str:
+    """A library message as the CLI shows it: Python arguments (``iupac='error'``) become flags
+    (``--iupac error``); a message that gives both forms (``allow_pickle=True (CLI: --allow-pickle)``) keeps
+    the flag alone."""
+
+    def flag(match: re.Match) -> str:
+        name, value, cli = match.groups()
+        if cli:
+            return cli
+        if name not in _FLAGS:
+            return match.group(0)
+        if value == "True":
+            return _FLAGS[name]
+        if value == "False":
+            return f"no {_FLAGS[name]}"
+        return f"{_FLAGS[name]} {value.strip(chr(39) + chr(34))}"
+
+    return _PY_ARGUMENT.sub(flag, message)
+
+
+def _in_cli_words(on_skip):
+    """``on_skip`` hearing of skipped records with their reasons in the CLI's flag names."""
+    import dataclasses
+
+    def translated(skipped) -> None:
+        on_skip(dataclasses.replace(skipped, reason=cli_words(skipped.reason)))
+
+    return translated
+
+
+class _CliFormatter(logging.Formatter):
+    """Log lines with the CLI's flag names in place of Python arguments."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cli_words(super().format(record))
+
+
+def _verbose_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log progress details to stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dnallm",
         description="Inference with genomic DNA language models.",
     )
     parser.add_argument("--version", action="version", version=f"dnallm {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    _verbose_option(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="list the DNA language models dnallm knows by name")
@@ -440,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", help="output file: .tsv, .csv, .jsonl or .parquet (default: TSV to stdout)")
     predict.add_argument("--per-window", action="store_true",
                          help="one row per window of long records, with its bp start and end")
+    _window_options(predict)
     _run_options(predict)
     predict.set_defaults(func=_cmd_predict)
 
@@ -449,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file: .npz (ids, embeddings), .parquet, .tsv, .csv or .jsonl")
     embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                        help="mean over sequence tokens (default) or the [CLS] token")
+    _window_options(embed)
     _run_options(embed)
     embed.set_defaults(func=_cmd_embed)
 
@@ -476,6 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     motifs.add_argument("--max-motifs", type=int, default=10, help="most motifs reported (default 10)")
     motifs.add_argument("--jaspar", help="motif database to match (default: JASPAR 2022 CORE vertebrates)")
     motifs.set_defaults(func=_cmd_motifs)
+    for command in sub.choices.values():  # -v after the command too (dnallm predict x.fa -v)
+        _verbose_option(command, argparse.SUPPRESS)
     return parser
 
 
@@ -487,6 +574,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="dnallm: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # flag names, not Python arguments, in what the CLI logs
+        if isinstance(handler, logging.StreamHandler) and handler.formatter is not None and not isinstance(
+            handler.formatter, _CliFormatter
+        ):
+            handler.setFormatter(_CliFormatter(handler.formatter._fmt))
     import signal
 
     def terminated(signum, frame):  # a batch system's SIGTERM: stop like Ctrl-C, keeping the partial output
@@ -496,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except DnallmError as exc:
-        print(f"dnallm: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"dnallm: error: {cli_words(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dnallm: interrupted", file=sys.stderr)
