@@ -305,17 +305,75 @@ def _find_record(path: str, record_id: str | None, iupac: str, uracil: str):
 
 
 def write_bedgraph(path: str, chrom: str, values, name: str, start: int = 0) -> None:
-    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged."""
+    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged.
+
+    Written whole or not at all: into ``PATH.partial`` next to it, renamed over ``path`` once complete."""
+    import os
+
     import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
     change = np.flatnonzero(np.diff(values) != 0) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(values)]])
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
-        for lo, hi in zip(starts, ends):
-            out.write(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n")
+    tmp = f"{path}.partial"
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
+            for lo, hi in zip(starts, ends):
+                out.write(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _save_figure(fig, path: str) -> None:
+    """``fig`` saved whole or not at all (into a temporary name next to ``path``, then renamed)."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.partial{target.suffix}")
+    try:
+        fig.savefig(tmp, dpi=150, format=target.suffix.lstrip(".").lower())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _check_output(path: str, flag: str, inputs: Sequence[str], others: Sequence[tuple[str, str]] = ()) -> None:
+    """Before any compute: ``path`` (given with ``flag``) can be written, as predict checks its -o: its folder
+    exists and is writable, it is not a folder, not one of ``inputs`` (same file, hard link or symlink target),
+    and not another output of the run (``others``: (flag, path) pairs)."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise DnallmError(f"{flag} {path}: is a folder; give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise DnallmError(f"{flag} {path}: the folder {parent} does not exist; create it first or write elsewhere")
+    if not os.access(parent, os.W_OK):
+        raise DnallmError(f"{flag} {path}: the folder {parent} is not writable by this user")
+    for given in inputs:
+        if _same_file(path, given):
+            raise DnallmError(f"{flag} {path}: is the input {given}; writing it would destroy the input")
+    for other_flag, other in others:
+        if other is not None and (_same_file(path, other) or os.path.abspath(path) == os.path.abspath(other)):
+            raise DnallmError(f"{flag} {path}: is also the {other_flag} output; give each output its own file")
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _cmd_attention(args: argparse.Namespace) -> int:
@@ -326,13 +384,17 @@ def _cmd_attention(args: argparse.Namespace) -> int:
         raise DnallmError("nothing to write: give -o FIGURE (.png, .pdf, .svg) and/or --track FILE.bedgraph")
     if args.output is not None and not args.output.lower().endswith((".png", ".pdf", ".svg")):
         raise DnallmError(f"{args.output}: the figure must be .png, .pdf or .svg")
+    if args.output is not None:
+        _check_output(args.output, "-o", [args.fasta])
+    if args.track is not None:
+        _check_output(args.track, "--track", [args.fasta], [("-o", args.output)])
     inf = _load(args)
     if args.output is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         fig = inf.plot_attentions(record, layer=args.layer, head=head, region=region, window=args.window)
-        fig.savefig(args.output, dpi=150)
+        _save_figure(fig, args.output)
         if not args.quiet:
             print(f"dnallm: attention of '{record.id}', layer {args.layer} -> {args.output}", file=sys.stderr)
     if args.track is not None:
@@ -345,6 +407,26 @@ def _cmd_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_folder(out, inputs: Sequence[str]) -> None:
+    """Before any compute: the ``dnallm motifs -o`` folder exists as a writable folder, or can be made (its
+    nearest existing parent is a writable folder), and none of the files it will hold is an input."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise DnallmError(f"-o {out}: exists and is not a folder; -o names the folder for the results")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DnallmError(f"-o {out}: {existing} is a file, not a folder; the results folder cannot be made there")
+    if not os.access(existing, os.W_OK):
+        raise DnallmError(f"-o {out}: the folder {existing} is not writable by this user")
+    for name in ("motifs.tsv", "candidates.tsv", "motifs.meme", "logos.png"):
+        for given in inputs:
+            if _same_file(out / name, given):
+                raise DnallmError(f"-o {out}: {out / name} is the input {given}; writing it would destroy the input")
+
+
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -352,8 +434,7 @@ def _cmd_motifs(args: argparse.Namespace) -> int:
     from dnallm.motifs import plot_logos, read_jaspar, write_meme, write_pfms
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise DnallmError(f"{out}: exists and is not a folder; -o names the folder for the results")
+    _check_output_folder(out, [args.fasta, args.background] + ([args.jaspar] if args.jaspar else []))
     positives = list(read_fasta(args.fasta, iupac=args.iupac, uracil=args.uracil))
     background = list(read_fasta(args.background, iupac=args.iupac, uracil=args.uracil))
     database = read_jaspar(args.jaspar) if args.jaspar else None

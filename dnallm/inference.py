@@ -20,7 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -343,7 +343,8 @@ class DNAInference:
             record: a :class:`Record`, an ``(id, sequence)`` pair, a DNA string, or a FASTA file of one record.
             layers: a layer number (negative from the end), a list of them, or ``"all"``.
             heads: ``"all"``, a head number, a list of them, or ``"mean"`` (keep only the mean over heads).
-            window: which window of a long record (default: the first, or with ``region`` a window centred on it).
+            window: which window of a long record, 0-based (default: the first, or with ``region`` a window
+                centred on it: :attr:`AttentionMap.window` is then -1 unless that is one of the record's windows).
             region: ``(start, end)`` in record bp that the window must contain.
             query: the per-bp track's query, ``"cls"`` (first special token), ``"mean"`` (all sequence tokens),
                 or ``"auto"``: ``cls`` when the tokenizer adds a leading special token, else ``mean``.
@@ -396,6 +397,7 @@ class DNAInference:
             bin_size=bin_size_for(enc.end - enc.start, max_bins),
             track_query=query,
             attention_type=kind,
+            n_layers=config.num_hidden_layers,
         )
 
     def attention_track(
@@ -746,7 +748,11 @@ def _pick_window(
         raise DnallmError(f"region {lo}-{hi} is outside record '{rec.id}' (0-{len(rec)} bp)")
     if len(windows) == 1:
         return windows[0]
-    return tokenizer.window_at(rec, lo, hi, overlap=overlap)  # a window centred on the region
+    centred = tokenizer.window_at(rec, lo, hi, overlap=overlap)  # a window centred on the region
+    for regular in windows:  # named by its number when it is one of the record's windows
+        if (regular.start, regular.end) == (centred.start, centred.end):
+            return regular
+    return replace(centred, window=-1)
 
 
 def _per_record(values: np.ndarray, windows: list[list[Encoding]]) -> np.ndarray:
