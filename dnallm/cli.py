@@ -650,16 +650,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="dnallm: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    for handler in logging.getLogger().handlers:  # flag names, not Python arguments, in what the CLI logs
-        if isinstance(handler, logging.StreamHandler) and handler.formatter is not None and not isinstance(
-            handler.formatter, _CliFormatter
-        ):
-            handler.setFormatter(_CliFormatter(handler.formatter._fmt))
+    for handler in set(logging.getLogger().handlers) - before:  # flag names, not Python arguments, in the log
+        handler.setFormatter(_CliFormatter("dnallm: %(levelname)s: %(message)s"))
     import signal
 
     def terminated(signum, frame):  # a batch system's SIGTERM: stop like Ctrl-C, keeping the partial output

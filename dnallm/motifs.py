@@ -621,7 +621,8 @@ def plot_logos(motifs: Sequence[DiscoveredMotif], path: str | Path | None = None
         ax.spines["bottom"].set_bounds(-0.5, motif.pfm.width - 0.5)
         best = motif.matches[0] if motif.matches else None
         match = f"\nbest match {best.id} {best.name} (similarity {best.score:.2f})" if best else ""
-        ax.set_title(f"{motif.pfm.id}: {motif.consensus}, {len(motif.instances)} sites{match}", fontsize=8, loc="left")
+        ax.set_title(f"{motif.pfm.id}: {motif.consensus}, {len(motif.instances)} sites{match}", fontsize=8,
+                     loc="left")
     for ax in axes.ravel()[len(motifs) :]:
         ax.set_visible(False)
     if path is not None:

@@ -90,7 +90,7 @@ def _size_letters(fig) -> None:
     for ax in axes:
         box = ax.get_position()
         x = _letter_size(box.width * width / ax._dnallm_bases, 0.6)
-        y = _letter_size(box.height * height / ax._dnallm_bases, 0.75)
+        y = _letter_size(box.height * height / ax._dnallm_bases, 1.2)
         for label in ax.xaxis.get_minorticklabels():
             label.set_fontsize(x)
         for label in ax.yaxis.get_minorticklabels():
@@ -101,9 +101,9 @@ def _size_letters(fig) -> None:
 
 def _letter_size(room_pt: float, glyph: float) -> float:
     """Font size (pt) of base letters with ``room_pt`` points per base along an axis; ``glyph``: the letter's
-    extent along that axis per point of font size (monospace width 0.6, cap height about 0.75). A gap of a
-    fifth of the room is left between letters; 3 to 7 pt."""
-    return float(np.clip(room_pt * 0.8 / glyph, 3.0, 7.0))
+    extent along that axis per point of font size (monospace width 0.6; a line's height about 1.2). A gap of
+    a tenth of the room is left between letters; 2.5 to 7 pt."""
+    return float(np.clip(room_pt * 0.9 / glyph, 2.5, 7.0))
 
 
 def _panel(subfig, amap, matrix, lo, hi, bin_size, layer, head, track, cmap, label, highlight) -> None:
