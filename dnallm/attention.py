@@ -105,7 +105,9 @@ class AttentionMap:
 
     Attributes:
         record_id: the record.
-        window, n_windows: which window of the record this is (0 of 1 for a record that fits the model).
+        window, n_windows: which window of the record this is, 0-based (0 of 1 for a record that fits the
+            model); ``window`` is -1 for a window cut around a region (``attentions(..., region=...)``) that is
+            not one of the record's ``n_windows`` windows.
         start, end: the window's bp extent on the record.
         sequence: the window's bases.
         layers: the layers kept (0-based, in the order asked).
@@ -118,6 +120,7 @@ class AttentionMap:
         track: ``(n_layers, end - start)``: per-bp attention received, heads averaged (see :attr:`track_query`).
         track_query: ``"cls"`` (from the first special token) or ``"mean"`` (mean over sequence-token queries).
         attention_type: BigBird's attention for this window (``block_sparse`` or ``original_full``), else None.
+        n_layers: the model's number of layers (for titles: layers are 0-based), where known.
     """
 
     record_id: str
@@ -135,6 +138,7 @@ class AttentionMap:
     bin_size: int
     track_query: str
     attention_type: str | None = None
+    n_layers: int | None = None
     bp_matrix: np.ndarray = field(init=False)
     track: np.ndarray = field(init=False)
 
@@ -201,13 +205,23 @@ class AttentionMap:
             return self.heads.index(head)
         raise DnallmError(f"head {head} was not extracted; this map holds heads {self.heads}")
 
+    def window_text(self) -> str:
+        """Which window this is, in words, 0-based: ``window 114 of 0-275 (bp 20,064-20,264)``, or for a window
+        cut around a region ``the window over bp 20,420-20,620 centred on the region``."""
+        span = f"bp {self.start:,}-{self.end:,}"
+        if self.window < 0:
+            return f"the window over {span} centred on the region"
+        if self.n_windows == 1:
+            return f"the record's one window ({span})"
+        return f"window {self.window} of 0-{self.n_windows - 1} ({span})"
+
     def _region(self, region: tuple[int, int] | None) -> tuple[int, int]:
         if region is None:
             return self.start, self.end
         lo, hi = int(region[0]), int(region[1])
         if not self.start <= lo < hi <= self.end:
             raise DnallmError(
-                f"region {lo}-{hi} is not inside window {self.window} ({self.start}-{self.end}) of '{self.record_id}'"
+                f"region {lo}-{hi} is not inside {self.window_text()} of '{self.record_id}'"
             )
         return lo, hi
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -85,6 +86,7 @@ def _load(args: argparse.Namespace):
         trust_remote_code=args.trust_remote_code,
         revision=args.revision,
         allow_pickle=args.allow_pickle,
+        window_overlap=getattr(args, "overlap", None),
     )
     if not args.quiet:
         outputs = f": {', '.join(inf.output_columns)}" if inf.output_columns else ""
@@ -211,14 +213,16 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
+    args.overlap = _overlap_value(args.overlap)
     # checks the format, the folder and any partial output before the model loads
     writer = ResultWriter(args.output, resume=args.resume, per_window=args.per_window,
-                          fingerprint=_fingerprint(args, per_window=args.per_window))
+                          fingerprint=_fingerprint(args, per_window=args.per_window, both_strands=args.both_strands,
+                                                   overlap=args.overlap))
 
     def run(inf, skip_log):
         return inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet, iupac=args.iupac,
-                                uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
-                                exclude_ids=writer.done_ids)
+                                uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+                                exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "rows")
 
@@ -226,6 +230,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
+    args.overlap = _overlap_value(args.overlap)
     if str(args.output).endswith(".npz"):
         if args.resume:
             raise DnallmError("--resume works with .parquet, .tsv, .csv and .jsonl output, not .npz")
@@ -233,7 +238,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         try:
             inf = _load(args)
             ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                                     uracil=args.uracil, on_error=args.on_error, on_skip=skip_log)
+                                     uracil=args.uracil, on_error=args.on_error,
+                                     on_skip=_in_cli_words(skip_log), both_strands=args.both_strands)
         except BaseException:
             skip_log.drop()
             raise
@@ -243,12 +249,14 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0
-    writer = ResultWriter(args.output, resume=args.resume, fingerprint=_fingerprint(args, pooling=args.pooling))
+    writer = ResultWriter(args.output, resume=args.resume,
+                          fingerprint=_fingerprint(args, pooling=args.pooling, both_strands=args.both_strands,
+                                                   overlap=args.overlap))
 
     def run(inf, skip_log):
         return inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                              uracil=args.uracil, on_error=args.on_error, on_skip=skip_log,
-                              exclude_ids=writer.done_ids)
+                              uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+                              exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "embeddings")
 
@@ -295,17 +303,75 @@ def _find_record(path: str, record_id: str | None, iupac: str, uracil: str):
 
 
 def write_bedgraph(path: str, chrom: str, values, name: str, start: int = 0) -> None:
-    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged."""
+    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged.
+
+    Written whole or not at all: into ``PATH.partial`` next to it, renamed over ``path`` once complete."""
+    import os
+
     import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
     change = np.flatnonzero(np.diff(values) != 0) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(values)]])
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
-        for lo, hi in zip(starts, ends):
-            out.write(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n")
+    tmp = f"{path}.partial"
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
+            for lo, hi in zip(starts, ends):
+                out.write(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _save_figure(fig, path: str) -> None:
+    """``fig`` saved whole or not at all (into a temporary name next to ``path``, then renamed)."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.partial{target.suffix}")
+    try:
+        fig.savefig(tmp, dpi=150, format=target.suffix.lstrip(".").lower())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _check_output(path: str, flag: str, inputs: Sequence[str], others: Sequence[tuple[str, str]] = ()) -> None:
+    """Before any compute: ``path`` (given with ``flag``) can be written, as predict checks its -o: its folder
+    exists and is writable, it is not a folder, not one of ``inputs`` (same file, hard link or symlink target),
+    and not another output of the run (``others``: (flag, path) pairs)."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise DnallmError(f"{flag} {path}: is a folder; give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise DnallmError(f"{flag} {path}: the folder {parent} does not exist; create it first or write elsewhere")
+    if not os.access(parent, os.W_OK):
+        raise DnallmError(f"{flag} {path}: the folder {parent} is not writable by this user")
+    for given in inputs:
+        if _same_file(path, given):
+            raise DnallmError(f"{flag} {path}: is the input {given}; writing it would destroy the input")
+    for other_flag, other in others:
+        if other is not None and (_same_file(path, other) or os.path.abspath(path) == os.path.abspath(other)):
+            raise DnallmError(f"{flag} {path}: is also the {other_flag} output; give each output its own file")
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _cmd_attention(args: argparse.Namespace) -> int:
@@ -316,13 +382,17 @@ def _cmd_attention(args: argparse.Namespace) -> int:
         raise DnallmError("nothing to write: give -o FIGURE (.png, .pdf, .svg) and/or --track FILE.bedgraph")
     if args.output is not None and not args.output.lower().endswith((".png", ".pdf", ".svg")):
         raise DnallmError(f"{args.output}: the figure must be .png, .pdf or .svg")
+    if args.output is not None:
+        _check_output(args.output, "-o", [args.fasta])
+    if args.track is not None:
+        _check_output(args.track, "--track", [args.fasta], [("-o", args.output)])
     inf = _load(args)
     if args.output is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         fig = inf.plot_attentions(record, layer=args.layer, head=head, region=region, window=args.window)
-        fig.savefig(args.output, dpi=150)
+        _save_figure(fig, args.output)
         if not args.quiet:
             print(f"dnallm: attention of '{record.id}', layer {args.layer} -> {args.output}", file=sys.stderr)
     if args.track is not None:
@@ -335,6 +405,26 @@ def _cmd_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_folder(out, inputs: Sequence[str]) -> None:
+    """Before any compute: the ``dnallm motifs -o`` folder exists as a writable folder, or can be made (its
+    nearest existing parent is a writable folder), and none of the files it will hold is an input."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise DnallmError(f"-o {out}: exists and is not a folder; -o names the folder for the results")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DnallmError(f"-o {out}: {existing} is a file, not a folder; the results folder cannot be made there")
+    if not os.access(existing, os.W_OK):
+        raise DnallmError(f"-o {out}: the folder {existing} is not writable by this user")
+    for name in ("motifs.tsv", "candidates.tsv", "motifs.meme", "logos.png"):
+        for given in inputs:
+            if _same_file(out / name, given):
+                raise DnallmError(f"-o {out}: {out / name} is the input {given}; writing it would destroy the input")
+
+
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -342,8 +432,7 @@ def _cmd_motifs(args: argparse.Namespace) -> int:
     from dnallm.motifs import plot_logos, read_jaspar, write_meme, write_pfms
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise DnallmError(f"{out}: exists and is not a folder; -o names the folder for the results")
+    _check_output_folder(out, [args.fasta, args.background] + ([args.jaspar] if args.jaspar else []))
     positives = list(read_fasta(args.fasta, iupac=args.iupac, uracil=args.uracil))
     background = list(read_fasta(args.background, iupac=args.iupac, uracil=args.uracil))
     database = read_jaspar(args.jaspar) if args.jaspar else None
@@ -408,13 +497,88 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run from OUTPUT.partial: only the records not done yet run")
 
 
+def _window_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--both-strands", action="store_true",
+                        help="each window's output is the mean of the window's and its reverse complement's "
+                             "(coordinates stay on the forward strand); twice the compute")
+    parser.add_argument("--overlap", metavar="TOKENS",
+                        help="tokens shared by consecutive windows of records longer than the model (default a "
+                             "tenth of a window; for k-mer (DNABERT) and single-nucleotide models one token per bp)")
+
+
+def _overlap_value(text: str | int | None) -> int | None:
+    """--overlap as a number of tokens, checked before anything runs (the model checks it against its windows)."""
+    if text is None or isinstance(text, int):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise DnallmError(f"--overlap takes a whole number of tokens (e.g. --overlap 20), not {text!r}") from None
+    if value < 0:
+        raise DnallmError(f"--overlap takes 0 or more tokens, not {value}")
+    return value
+
+
+#: the CLI flag of each library argument that messages name
+_FLAGS = {
+    "iupac": "--iupac", "uracil": "--uracil", "on_error": "--on-error", "pooling": "--pooling", "query": "--query",
+    "window_overlap": "--overlap", "both_strands": "--both-strands", "per_window": "--per-window",
+    "allow_pickle": "--allow-pickle", "trust_remote_code": "--trust-remote-code",
+    "max_batch_tokens": "--max-batch-tokens", "heads": "--head", "head": "--head", "layer": "--layer",
+    "layers": "--layer", "window": "--window", "region": "--region", "revision": "--revision",
+}
+_PY_ARGUMENT = re.compile(r"\b(\w+)=('[^']*'|\"[^\"]*\"|True|False|-?\d+)(?: \(CLI: ([^)]*)\))?")
+
+
+def cli_words(message: str) -> str:
+    """A library message as the CLI shows it: Python arguments (``iupac='error'``) become flags
+    (``--iupac error``); a message that gives both forms (``allow_pickle=True (CLI: --allow-pickle)``) keeps
+    the flag alone."""
+
+    def flag(match: re.Match) -> str:
+        name, value, cli = match.groups()
+        if cli:
+            return cli
+        if name not in _FLAGS:
+            return match.group(0)
+        if value == "True":
+            return _FLAGS[name]
+        if value == "False":
+            return f"no {_FLAGS[name]}"
+        return f"{_FLAGS[name]} {value.strip(chr(39) + chr(34))}"
+
+    return _PY_ARGUMENT.sub(flag, message)
+
+
+def _in_cli_words(on_skip):
+    """``on_skip`` hearing of skipped records with their reasons in the CLI's flag names."""
+    import dataclasses
+
+    def translated(skipped) -> None:
+        on_skip(dataclasses.replace(skipped, reason=cli_words(skipped.reason)))
+
+    return translated
+
+
+class _CliFormatter(logging.Formatter):
+    """Log lines with the CLI's flag names in place of Python arguments."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cli_words(super().format(record))
+
+
+def _verbose_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log progress details to stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dnallm",
         description="Inference with genomic DNA language models.",
     )
     parser.add_argument("--version", action="version", version=f"dnallm {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    _verbose_option(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="list the DNA language models dnallm knows by name")
@@ -438,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", help="output file: .tsv, .csv, .jsonl or .parquet (default: TSV to stdout)")
     predict.add_argument("--per-window", action="store_true",
                          help="one row per window of long records, with its bp start and end")
+    _window_options(predict)
     _run_options(predict)
     predict.set_defaults(func=_cmd_predict)
 
@@ -447,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file: .npz (ids, embeddings), .parquet, .tsv, .csv or .jsonl")
     embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                        help="mean over sequence tokens (default) or the [CLS] token")
+    _window_options(embed)
     _run_options(embed)
     embed.set_defaults(func=_cmd_embed)
 
@@ -474,17 +640,22 @@ def build_parser() -> argparse.ArgumentParser:
     motifs.add_argument("--max-motifs", type=int, default=10, help="most motifs reported (default 10)")
     motifs.add_argument("--jaspar", help="motif database to match (default: JASPAR 2022 CORE vertebrates)")
     motifs.set_defaults(func=_cmd_motifs)
+    for command in sub.choices.values():  # -v after the command too (dnallm predict x.fa -v)
+        _verbose_option(command, argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="dnallm: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in set(logging.getLogger().handlers) - before:  # flag names, not Python arguments, in the log
+        handler.setFormatter(_CliFormatter("dnallm: %(levelname)s: %(message)s"))
     import signal
 
     def terminated(signum, frame):  # a batch system's SIGTERM: stop like Ctrl-C, keeping the partial output
@@ -494,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except DnallmError as exc:
-        print(f"dnallm: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"dnallm: error: {cli_words(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dnallm: interrupted", file=sys.stderr)

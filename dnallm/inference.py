@@ -4,6 +4,13 @@ one result per record, in input order.
 Aggregation rule for records longer than the model's input: every window is run, and a record's output is the
 mean of its windows' outputs (probabilities, values, mean log-probabilities or pooled embeddings), each window
 weighted equally. ``predict(..., per_window=True)`` returns the windows' own outputs with their bp coordinates.
+
+Both strands (``both_strands=True``, CLI ``--both-strands``): every window is run twice, as it is and as its
+reverse complement (the window's own bases ``seq[start:end]`` reverse-complemented and tokenized alone), and the
+window's output is the mean of the two. A window's coordinates stay those of the forward strand, so per-window
+rows and the aggregation rule are the same as with one strand. This is the reverse complement of each window,
+not the windows of the reverse-complemented record: the pairs cover the same bases, and a record's output is the
+mean of its forward-strand and reverse-strand outputs.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 _RESERVED = ("id", "length", "n_windows", "window", "start", "end")
 
+#: records shorter than this share of the trained minimum, or longer than this multiple of the trained maximum,
+#: are warned about (see DNAInference.trained_length_bp)
+TRAINED_LENGTH_FACTOR = (0.5, 2.0)
+
 
 @dataclass
 class RunStats:
@@ -55,6 +66,11 @@ class RunStats:
     attention_types: Counter = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
     excluded: int = 0
+    #: records far outside the model's trained length (see :attr:`DNAInference.trained_length_bp`)
+    too_short: int = 0
+    too_long: int = 0
+    shortest: int | None = None
+    longest: int = 0
 
     @property
     def padding_fraction(self) -> float:
@@ -78,7 +94,9 @@ class DNAInference:
             Read that code first.
         revision: hub branch, tag or commit.
         tokenizer_family, k, max_tokens: override the registry or what is detected from the model.
-        window_overlap: tokens shared by consecutive windows of a long record (default a tenth of a window).
+        window_overlap: tokens shared by consecutive windows of a long record (default a tenth of a window), from
+            0 to one less than a window's sequence tokens. Windows are cut in tokens: for the overlapping k-mer and
+            single-nucleotide families a token starts at every bp, so this is also bp there.
         allow_pickle: load weights stored only as a pickle (``pytorch_model.bin``). Off by default: unpickling
             can run code hidden in the file, so dnallm loads safetensors weights unless you allow this.
 
@@ -86,6 +104,10 @@ class DNAInference:
         head: what the model computes (see :mod:`dnallm.modeling`): decides the columns of :meth:`predict`.
         output_columns: those columns.
         last_run: :class:`RunStats` of the last call.
+        trained_length_bp: ``(shortest, longest)`` bp of the sequences the model was trained on, where its
+            config.json states it (``"dnallm_trained_length_bp": [min, max]``, as the embedded demo model's does),
+            else None. Records shorter than half the shortest or longer than twice the longest are counted in
+            one warning per run: the model's outputs there are extrapolations.
     """
 
     #: records are tokenized ahead and planned into batches this many batches' worth of tokens at a time
@@ -127,7 +149,9 @@ class DNAInference:
         if max_batch_tokens is None:
             max_batch_tokens = 16384 if self.device.type == "cuda" else 4096
         self.max_batch_tokens = max_batch_tokens
+        _check_overlap(window_overlap, self.tokenizer.max_content_tokens)
         self.window_overlap = window_overlap
+        self.trained_length_bp = _trained_length(self.model.config, self.name)
         self.last_run = RunStats()
         config = self.model.config
         if self.head in ("classification", "multilabel"):
@@ -192,6 +216,7 @@ class DNAInference:
         uracil: str = "t",
         on_error: str = "fail",
         on_skip: SkipCallback | None = None,
+        both_strands: bool = False,
     ) -> pd.DataFrame:
         """One row per record, in input order.
 
@@ -204,13 +229,15 @@ class DNAInference:
             on_error: ``"fail"`` (default) raises at the first bad record; ``"skip"`` leaves bad records out (a
                 character outside the policy, no sequence, a repeated id, too short for one token) and goes on.
                 The skipped records are in ``last_run.skipped`` and passed to ``on_skip`` as they happen.
+            both_strands: each window's output is the mean of its own and its reverse complement's outputs (see
+                the module's docstring); coordinates stay on the forward strand.
 
         Returns:
             DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns` (float32, the
             model's precision; a record's windows are averaged in float64).
         """
         frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil,
-                                        on_error=on_error, on_skip=on_skip))
+                                        on_error=on_error, on_skip=on_skip, both_strands=both_strands))
         if not frames:
             columns = ["id", "length", "n_windows"] + (["window", "start", "end"] if per_window else [])
             return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else np.int64) for c in columns}
@@ -228,6 +255,7 @@ class DNAInference:
         on_error: str = "fail",
         on_skip: SkipCallback | None = None,
         exclude_ids: Container[str] = (),
+        both_strands: bool = False,
     ) -> Iterator[pd.DataFrame]:
         """Like :meth:`predict`, streamed: DataFrames of consecutive records, in input order, as they are done.
 
@@ -240,7 +268,7 @@ class DNAInference:
                 "use embed() (CLI: dnallm embed) for its embeddings"
             )
         for records, windows, values in self._run(source, "predict", progress, iupac, uracil, on_error, on_skip,
-                                                  exclude_ids):
+                                                  exclude_ids, both_strands=both_strands):
             yield self._frame(records, windows, values, per_window)
 
     def embed(
@@ -253,13 +281,14 @@ class DNAInference:
         uracil: str = "t",
         on_error: str = "fail",
         on_skip: SkipCallback | None = None,
+        both_strands: bool = False,
     ) -> tuple[list[str], np.ndarray]:
         """Per-record embeddings from the last hidden layer.
 
         Args:
             pooling: ``"mean"`` over the record's sequence tokens (special tokens and padding excluded), or
                 ``"cls"``: the first special token's vector (for models that add one).
-            on_error, on_skip: as in :meth:`predict`.
+            on_error, on_skip, both_strands: as in :meth:`predict`.
 
         Returns:
             ids in input order, and a float32 array ``(n_records, hidden_size)``. Long records: the mean of their
@@ -268,7 +297,8 @@ class DNAInference:
         ids: list[str] = []
         arrays: list[np.ndarray] = []
         kind = _embed_kind(pooling, self)
-        for records, windows, values in self._run(source, kind, progress, iupac, uracil, on_error, on_skip):
+        for records, windows, values in self._run(source, kind, progress, iupac, uracil, on_error, on_skip,
+                                                  both_strands=both_strands):
             ids.extend(r.id for r in records)
             arrays.append(_per_record(values, windows).astype(np.float32))
         if not arrays:
@@ -278,12 +308,12 @@ class DNAInference:
     def iter_embed(
         self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
         uracil: str = "t", on_error: str = "fail", on_skip: SkipCallback | None = None,
-        exclude_ids: Container[str] = (),
+        exclude_ids: Container[str] = (), both_strands: bool = False,
     ) -> Iterator[pd.DataFrame]:
         """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
         kind = _embed_kind(pooling, self)
         for records, windows, values in self._run(source, kind, progress, iupac, uracil, on_error, on_skip,
-                                                  exclude_ids):
+                                                  exclude_ids, both_strands=both_strands):
             vectors = _per_record(values, windows).astype(np.float32)
             frame = pd.DataFrame(vectors, columns=[f"dim_{i}" for i in range(values.shape[1])])
             frame.insert(0, "n_windows", [len(w) for w in windows])
@@ -313,7 +343,8 @@ class DNAInference:
             record: a :class:`Record`, an ``(id, sequence)`` pair, a DNA string, or a FASTA file of one record.
             layers: a layer number (negative from the end), a list of them, or ``"all"``.
             heads: ``"all"``, a head number, a list of them, or ``"mean"`` (keep only the mean over heads).
-            window: which window of a long record (default: the first, or with ``region`` a window centred on it).
+            window: which window of a long record, 0-based (default: the first, or with ``region`` a window
+                centred on it: :attr:`AttentionMap.window` is then -1 unless that is one of the record's windows).
             region: ``(start, end)`` in record bp that the window must contain.
             query: the per-bp track's query, ``"cls"`` (first special token), ``"mean"`` (all sequence tokens),
                 or ``"auto"``: ``cls`` when the tokenizer adds a leading special token, else ``mean``.
@@ -370,6 +401,7 @@ class DNAInference:
             bin_size=bin_size_for(enc.end - enc.start, max_bins),
             track_query=query,
             attention_type=kind,
+            n_layers=config.num_hidden_layers,
         )
 
     def attention_track(
@@ -444,7 +476,7 @@ class DNAInference:
 
     def _chunks(
         self, records: Iterator[Record], skip: SkipCallback | None = None, exclude_ids: Container[str] = (),
-        stats: RunStats | None = None,
+        stats: RunStats | None = None, both_strands: bool = False,
     ) -> Iterator[tuple[list[Record], list[list[Encoding]]]]:
         """Records with their windows, in chunks of ``chunk_batches`` batches' worth of tokens (tokenized ahead).
 
@@ -462,6 +494,8 @@ class DNAInference:
                 continue
             try:
                 windows = self.tokenizer.windows(rec, overlap=self.window_overlap)
+                if both_strands:
+                    windows = self._with_reverse(rec, windows)
             except InputError as exc:  # e.g. shorter than one k-mer
                 message = f"{rec.origin}: {exc}" if rec.origin and rec.origin not in str(exc) else str(exc)
                 if skip is None:
@@ -470,7 +504,7 @@ class DNAInference:
                 continue
             recs.append(rec)
             wins.append(windows)
-            tokens += sum(len(w) for w in windows)
+            tokens += sum(len(w) for w in windows) * (2 if both_strands else 1)
             if tokens >= budget or len(recs) >= 8192:
                 yield recs, wins
                 recs, wins, tokens = [], [], 0
@@ -479,7 +513,7 @@ class DNAInference:
 
     def _run(
         self, source: SequenceInput, kind: str, progress: bool, iupac: str, uracil: str, on_error: str = "fail",
-        on_skip: SkipCallback | None = None, exclude_ids: Container[str] = (),
+        on_skip: SkipCallback | None = None, exclude_ids: Container[str] = (), both_strands: bool = False,
     ) -> Iterator[tuple[list[Record], list[list[Encoding]], np.ndarray]]:
         """Yield (records, their windows, per-record or per-window outputs) chunk by chunk, in input order."""
         if on_error not in ("fail", "skip"):
@@ -502,7 +536,7 @@ class DNAInference:
             bar = Progress(total=total, unit="records", desc="dnallm")
         try:
             records = iter_records(source, iupac=iupac, uracil=uracil, on_error=on_error, on_skip=skipped)
-            chunks = prefetch(self._chunks(records, skip, exclude_ids, stats))
+            chunks = prefetch(self._chunks(records, skip, exclude_ids, stats, both_strands))
             for recs, wins in chunks:
                 flat = [w for ws in wins for w in ws]
                 advance = None
@@ -520,9 +554,13 @@ class DNAInference:
                         bar.set_postfix_str(f"{done_windows:,} windows", refresh=False)
                         bar.update(before + int((left == 0).sum()) - bar.n)
 
-                values = self._forward_all(flat, kind, stats, advance)
+                if both_strands:
+                    values = self._forward_both_strands(flat, wins, kind, stats, advance)
+                else:
+                    values = self._forward_all(flat, kind, stats, advance)
                 stats.records += len(recs)
                 stats.windows += len(flat)
+                self._count_lengths(recs, stats)
                 yield recs, wins, values
                 if bar is not None:
                     done = stats.records + len(stats.skipped) + stats.excluded
@@ -531,10 +569,84 @@ class DNAInference:
             if bar is not None:
                 bar.close()
             stats.seconds = time.perf_counter() - start
+        self._warn_lengths(stats)
         if stats.skipped:
             shown = "; ".join(f"'{s.id}' ({s.where})" for s in stats.skipped[:3])
             logger.warning("%d records skipped (on_error='skip'): %s%s", len(stats.skipped), shown,
                            ", ..." if len(stats.skipped) > 3 else "")
+
+    def _count_lengths(self, recs: list[Record], stats: RunStats) -> None:
+        """Count the records far outside the model's trained length (see :attr:`trained_length_bp`)."""
+        if self.trained_length_bp is None or not recs:
+            return
+        lengths = np.array([len(r) for r in recs])
+        low, high = self.trained_length_bp
+        stats.too_short += int((lengths < low * TRAINED_LENGTH_FACTOR[0]).sum())
+        stats.too_long += int((lengths > high * TRAINED_LENGTH_FACTOR[1]).sum())
+        shortest = int(lengths.min())
+        stats.shortest = shortest if stats.shortest is None else min(stats.shortest, shortest)
+        stats.longest = max(stats.longest, int(lengths.max()))
+
+    def _warn_lengths(self, stats: RunStats) -> None:
+        """One warning per run, counted, for the records far outside the model's trained length."""
+        if self.trained_length_bp is None or not (stats.too_short or stats.too_long):
+            return
+        low, high = self.trained_length_bp
+        trained = f"{low:,} bp" if low == high else f"{low:,}-{high:,} bp"
+        parts = []
+        if stats.too_short:
+            parts.append(f"{stats.too_short:,} of {stats.records:,} records are much shorter than the {trained} this "
+                         f"model was trained on (under {low * TRAINED_LENGTH_FACTOR[0]:,g} bp; shortest "
+                         f"{stats.shortest:,} bp)")
+        if stats.too_long:
+            parts.append(f"{stats.too_long:,} of {stats.records:,} records are much longer than the {trained} this "
+                         f"model was trained on (over {high * TRAINED_LENGTH_FACTOR[1]:,g} bp; longest "
+                         f"{stats.longest:,} bp)")
+        logger.warning("%s: its outputs there are extrapolations, however confident they look", "; ".join(parts))
+
+    def _with_reverse(self, rec: Record, windows: list[Encoding]) -> _StrandWindows:
+        """``windows`` with, in ``.reverse``, each window's reverse complement: the window's bases
+        ``rec.seq[start:end]`` reverse-complemented and tokenized alone (its spans are on that reversed string)."""
+        from dnallm.motifs import reverse_complement
+
+        reverse = []
+        for w in windows:
+            text = reverse_complement(rec.seq[w.start : w.end])
+            try:
+                enc = self.tokenizer.encode(text, record_id=rec.id)
+            except InputError:
+                n = len(self.tokenizer.tokenize(text, rec.id)[0]) + self.tokenizer.n_special
+                raise InputError.at(
+                    f"record '{rec.id}'",
+                    f"the reverse complement of window {w.window} (bp {w.start:,}-{w.end:,}) takes {n} tokens, more "
+                    f"than the model's {self.tokenizer.max_tokens} ({self.tokenizer.family} tokens differ between "
+                    "the strands); run it without both_strands=True (CLI: --both-strands)",
+                ) from None
+            reverse.append(enc)
+        out = _StrandWindows(windows)
+        out.reverse = reverse
+        return out
+
+    def _forward_both_strands(
+        self, flat: list[Encoding], wins: list[list[Encoding]], kind: str, stats: RunStats,
+        after_batch: Callable[[np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """Outputs of every window ``(n_windows, dim)``: the mean of the window's and its reverse complement's
+        (``wins`` are :class:`_StrandWindows`); ``after_batch`` hears of a window once both strands are done."""
+        n = len(flat)
+        reverse = [r for ws in wins for r in ws.reverse]
+        strands_done = np.zeros(n, dtype=np.int64)
+
+        def both_done(batch_index: np.ndarray) -> None:
+            window = batch_index % n
+            np.add.at(strands_done, window, 1)  # a batch may hold both strands of a window
+            window = np.unique(window)
+            ready = window[strands_done[window] == 2]  # each strand runs once: these became ready now
+            if after_batch is not None and len(ready):
+                after_batch(ready)
+
+        values = self._forward_all(flat + reverse, kind, stats, both_done)
+        return ((values[:n].astype(np.float64) + values[n:]) / 2).astype(np.float32)
 
     def _forward_all(
         self, encodings: list[Encoding], kind: str, stats: RunStats,
@@ -644,7 +756,11 @@ def _pick_window(
         raise DnallmError(f"region {lo}-{hi} is outside record '{rec.id}' (0-{len(rec)} bp)")
     if len(windows) == 1:
         return windows[0]
-    return tokenizer.window_at(rec, lo, hi, overlap=overlap)  # a window centred on the region
+    centred = tokenizer.window_at(rec, lo, hi, overlap=overlap)  # a window centred on the region
+    for regular in windows:  # named by its number when it is one of the record's windows
+        if (regular.start, regular.end) == (centred.start, centred.end):
+            return regular
+    return replace(centred, window=-1)
 
 
 def _per_record(values: np.ndarray, windows: list[list[Encoding]]) -> np.ndarray:
@@ -662,3 +778,40 @@ def _embed_kind(pooling: str, inference: DNAInference) -> str:
             raise DnallmError(f"{inference.name} adds no leading special token; use pooling='mean'")
         return "embed_cls"
     raise DnallmError(f"unknown pooling {pooling!r}; use 'mean' or 'cls'")
+
+
+class _StrandWindows(list):
+    """A record's windows (forward strand) with their reverse complements in :attr:`reverse`, in the same order."""
+
+    reverse: list[Encoding]
+
+
+def _check_overlap(overlap: int | None, width: int | None) -> None:
+    """Refuse a window overlap the model's windows cannot have (``width``: sequence tokens per window)."""
+    if overlap is None:
+        return
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)):
+        raise DnallmError(f"window_overlap must be a whole number of tokens, not {overlap!r}")
+    if width is not None and not 0 <= overlap < width:
+        raise DnallmError(
+            f"window_overlap={overlap}: consecutive windows can share 0 to {width - 1} tokens (this model's windows "
+            f"hold {width} sequence tokens); the default is a tenth of a window ({width // 10})"
+        )
+    if overlap < 0:
+        raise DnallmError(f"window_overlap={overlap}: an overlap is 0 or more tokens")
+
+
+def _trained_length(config: Any, name: str) -> tuple[int, int] | None:
+    """``(shortest, longest)`` bp of the training sequences, from config.json's ``dnallm_trained_length_bp``."""
+    value = getattr(config, "dnallm_trained_length_bp", None)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (list, tuple)) or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value) or value[0] > value[1]
+    ):
+        raise DnallmError(
+            f"{name}: config.json's dnallm_trained_length_bp must be [shortest, longest] in bp (two positive whole "
+            f"numbers, shortest first), not {value!r}; fix or remove it"
+        )
+    return int(value[0]), int(value[1])

@@ -595,14 +595,20 @@ def write_pfms(motifs: Sequence[DiscoveredMotif], folder: str | Path) -> list[Pa
 
 
 def plot_logos(motifs: Sequence[DiscoveredMotif], path: str | Path | None = None, columns: int = 2):
-    """Information-content sequence logos (logomaker), one panel per motif with its best JASPAR match."""
+    """Information-content sequence logos (logomaker), one panel per motif with its best JASPAR match.
+
+    All panels share one bp scale: a logo's width is proportional to its motif's length (a 4 bp motif takes a
+    quarter of the width of a 16 bp one), left-aligned in panels as wide as the longest motif."""
     import logomaker
     import matplotlib.pyplot as plt
 
     if not motifs:
         raise DnallmError("no motifs to draw")
     rows = -(-len(motifs) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.1 * rows), squeeze=False, layout="constrained")
+    longest = max(m.pfm.width for m in motifs)
+    panel_width = max(3.6, 0.3 * longest + 0.9)  # inches: about 0.3 inch per bp, room for the axis labels
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_width * columns, 2.1 * rows), squeeze=False,
+                             layout="constrained")
     for ax, motif in zip(axes.ravel(), motifs):
         probabilities = pd.DataFrame(motif.pfm.probabilities(), columns=list(BASES))
         info = logomaker.transform_matrix(probabilities, from_type="probability", to_type="information")
@@ -610,9 +616,13 @@ def plot_logos(motifs: Sequence[DiscoveredMotif], path: str | Path | None = None
         ax.set_ylim(0, 2)
         ax.set_ylabel("bits")
         ax.set_xticks(range(motif.pfm.width), [str(i + 1) for i in range(motif.pfm.width)], fontsize=7)
+        ax.set_xlim(-0.5, longest - 0.5)  # the shared bp scale
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.spines["bottom"].set_bounds(-0.5, motif.pfm.width - 0.5)
         best = motif.matches[0] if motif.matches else None
         match = f"\nbest match {best.id} {best.name} (similarity {best.score:.2f})" if best else ""
-        ax.set_title(f"{motif.pfm.id}: {motif.consensus}, {len(motif.instances)} sites{match}", fontsize=8)
+        ax.set_title(f"{motif.pfm.id}: {motif.consensus}, {len(motif.instances)} sites{match}", fontsize=8,
+                     loc="left")
     for ax in axes.ravel()[len(motifs) :]:
         ax.set_visible(False)
     if path is not None:

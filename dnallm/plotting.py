@@ -1,4 +1,8 @@
-"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above."""
+"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above.
+
+Titles number layers, heads and windows from 0, as ``attentions()`` and the CLI's ``--layer``, ``--head`` and
+``--window`` do; they name the window actually drawn (its number and bp span, or the window cut around a region).
+"""
 
 from __future__ import annotations
 
@@ -60,13 +64,46 @@ def plot_attention(
                highlight)
     for subfig in subfigs[len(heads) :]:
         subfig.set_visible(False)
+    _size_letters(fig)
     heads_text = "mean of heads" if heads == ["mean"] else (f"head {heads[0]}" if len(heads) == 1 else "heads")
-    where = f"window {amap.window + 1} of {amap.n_windows}, " if amap.n_windows > 1 else ""
+    layer_text = f"layer {layer} of 0-{amap.n_layers - 1}" if amap.n_layers else f"layer {layer}"
+    if amap.n_windows > 1 or amap.window < 0:
+        shown = "" if (lo, hi) == (amap.start, amap.end) else f"bp {lo:,}-{hi:,} of "
+        where = shown + amap.window_text()
+    else:
+        where = f"bp {lo:,}-{hi:,}"
     binned = f", bins of {bin_size} bp" if bin_size > 1 else ""
     sparse = f", {amap.attention_type.replace('_', ' ')} attention" if amap.attention_type else ""
-    text = title or f"{amap.record_id}: layer {layer}, {heads_text} ({where}bp {lo:,}-{hi:,}{binned}{sparse})"
+    text = title or f"{amap.record_id}: {layer_text}, {heads_text} ({where}{binned}{sparse}; numbered from 0)"
     fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * 12)), fontsize=11)
     return fig
+
+
+def _size_letters(fig) -> None:
+    """Base letters along zoomed axes sized to the room each base has in the laid-out figure, and the bp
+    numbers set beyond them (their ticks point into the heatmap, so no tick line crosses a letter)."""
+    axes = [ax for ax in fig.get_axes() if getattr(ax, "_dnallm_bases", None)]
+    if not axes:
+        return
+    fig.draw_without_rendering()
+    width, height = fig.get_size_inches() * 72
+    for ax in axes:
+        box = ax.get_position()
+        x = _letter_size(box.width * width / ax._dnallm_bases, 0.6)
+        y = _letter_size(box.height * height / ax._dnallm_bases, 1.2)
+        for label in ax.xaxis.get_minorticklabels():
+            label.set_fontsize(x)
+        for label in ax.yaxis.get_minorticklabels():
+            label.set_fontsize(y)
+        ax.tick_params(axis="x", which="major", pad=x * 1.2 + 3)
+        ax.tick_params(axis="y", which="major", pad=y * 0.6 + 4)
+
+
+def _letter_size(room_pt: float, glyph: float) -> float:
+    """Font size (pt) of base letters with ``room_pt`` points per base along an axis; ``glyph``: the letter's
+    extent along that axis per point of font size (monospace width 0.6; a line's height about 1.2). A gap of
+    a tenth of the room is left between letters; 2.5 to 7 pt."""
+    return float(np.clip(room_pt * 0.9 / glyph, 2.5, 7.0))
 
 
 def _panel(subfig, amap, matrix, lo, hi, bin_size, layer, head, track, cmap, label, highlight) -> None:
@@ -87,15 +124,18 @@ def _panel(subfig, amap, matrix, lo, hi, bin_size, layer, head, track, cmap, lab
     ax.set_ylabel("query position (bp)")
     bp = FuncFormatter(lambda x, _: f"{int(round(x)):,}")
     if hi - lo <= BASES_SHOWN_UP_TO:
+        # one letter per base, sized to the room a base has; bp numbers beyond the letters, their ticks pointing
+        # into the heatmap so that no tick line crosses a letter
+        # (the letters are sized to the room a base has once the figure is laid out: _size_letters)
         centres = np.arange(lo, hi) + 0.5
         bases = list(amap.sequence[lo - amap.start : hi - amap.start])
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_ticks(centres, labels=bases, minor=True, fontsize=6, fontfamily="monospace")
-            axis.set_major_locator(MaxNLocator(5, integer=True))
+            axis.set_major_locator(MaxNLocator(4, integer=True))
             axis.set_major_formatter(bp)
-        ax.tick_params(axis="x", which="major", pad=10)
-        ax.tick_params(axis="y", which="major", pad=13)
+        ax.tick_params(which="major", direction="in", color="white", length=4)
         ax.tick_params(which="minor", length=0, pad=1)
+        ax._dnallm_bases = hi - lo
     else:
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(MaxNLocator(6, integer=True))

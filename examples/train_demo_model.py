@@ -88,6 +88,9 @@ def train(args: argparse.Namespace, out: Path) -> dict:
         hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
         num_labels=2, id2label=dict(peaks_data.LABELS), label2id={v: k for k, v in peaks_data.LABELS.items()},
     )
+    # read by dnallm at load: records far from this length get a counted warning (dnallm/inference.py)
+    lengths = [len(s) for s in train_set.seqs]
+    config.dnallm_trained_length_bp = [min(lengths), max(lengths)]
     model = BertForSequenceClassification(config)
     n_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -298,6 +301,8 @@ taking the mean of the k-mers covering it) inside motif occurrences divided by o
 ## Limits
 
 - Trained on 200 bp peaks: longer inputs are cut into 200 bp windows and averaged, which the model never saw.
+  config.json says so (`"dnallm_trained_length_bp": [200, 200]`), and dnallm warns, counted once per run, about
+  records under 100 bp or over 400 bp: the probabilities it gives them (0.998 Oct4 for a 16 bp input) mean nothing.
 - Two factors only; a random genomic sequence still gets an Oct4 or Mafk probability that sums to 1.
 - Human peaks from one source; no claim about other species or assays.
 

@@ -208,7 +208,7 @@ def test_heatmap_axes_are_in_bp(tmp_path, data_dir):
     assert heatmap.get_xlabel() == "key position (bp)" and heatmap.get_ylabel() == "query position (bp)"
     assert heatmap.get_xlim() == (0, 200) and heatmap.get_ylim() == (200, 0)
     assert heatmap.images[0].get_array().shape == (200, 200)
-    assert " ".join(fig._suptitle.get_text().split()).startswith(f"{peak.id}: layer 1, mean of heads (bp 0-200")
+    assert " ".join(fig._suptitle.get_text().split()).startswith(f"{peak.id}: layer 1 of 0-1, mean of heads (bp 0-200")
     for suffix, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<?xml")):
         fig.savefig(tmp_path / f"a.{suffix}")
         assert (tmp_path / f"a.{suffix}").read_bytes().startswith(magic)
@@ -230,7 +230,7 @@ def test_long_bigbird_is_binned(model_dirs, data_dir):
     heatmap = next(ax for ax in fig.axes if ax.images)
     assert heatmap.images[0].get_array().shape == (256, 256)
     title = " ".join(fig._suptitle.get_text().split())  # the title is wrapped to the figure's width
-    assert "bins of 4 bp" in title and "block sparse attention" in title and "window 1 of 53" in title
+    assert "bins of 4 bp" in title and "block sparse attention" in title and "window 0 of 0-52" in title
     # block-sparse maps are the attention the model applied: every row is a distribution over the keys
     amap = inf.attentions(lam, layers="all", window=7)
     assert amap.attention_type == "block_sparse"
