@@ -6,6 +6,7 @@ User errors print one line, ``dnallm: error: ...``, and exit with code 2, withou
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import re
 import sys
@@ -133,13 +134,14 @@ class _SkipLog:
                 raise DnallmError(f"{self.path}: the folder {self.path.parent} does not exist")
             self._tmp = self.path.with_name(self.path.name + ".partial")
             self._handle = open(self._tmp, "w", encoding="utf-8", newline="")
-            self._handle.write("id\twhere\treason\n")
+            self._writer = _tsv_writer(self._handle)
+            self._writer.writerow(["id", "where", "reason"])
 
     def __call__(self, skipped) -> None:
         self.count += 1
         reason = " ".join(skipped.reason.split())  # one line in the TSV
         if self._handle is not None:
-            self._handle.write(f"{skipped.id}\t{skipped.where}\t{reason}\n")
+            self._writer.writerow([skipped.id, skipped.where, reason])  # quoted as the results are
             self._handle.flush()
         else:
             print(f"dnallm: skipped '{skipped.id}' ({skipped.where}): {reason}", file=sys.stderr)
@@ -155,6 +157,23 @@ class _SkipLog:
         if self._handle is not None:
             self._handle.close()
             self._tmp.unlink(missing_ok=True)
+
+
+def _tsv_writer(handle):
+    """A csv writer with the quoting of the result files (pandas' to_csv): a field holding a tab, a quote or a
+    line end is quoted, quotes doubled, so that pandas reads every field back as it was."""
+    import csv
+
+    return csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+
+
+def _empty_columns(args: argparse.Namespace, inf) -> list[str]:
+    """The columns of predict's or embed's output, known from the model before any record runs (a run whose
+    records are all skipped still writes the header)."""
+    base = ["id", "length", "n_windows"]
+    if args.command == "embed":
+        return base + [f"dim_{i}" for i in range(inf.model.config.hidden_size)]
+    return base + (["window", "start", "end"] if getattr(args, "per_window", False) else []) + inf.output_columns
 
 
 def _fingerprint(args: argparse.Namespace, **extra) -> dict:
@@ -185,6 +204,7 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
     try:
         skip_log = _SkipLog(args)
         inf = _load(args)
+        writer.columns_if_empty = _empty_columns(args, inf)
         if writer.resumed_rows and not args.quiet:
             print(f"dnallm: resuming {writer.partial}: {writer.resumed_rows:,} rows ({len(writer.done_ids):,} "
                   "records) done already", file=sys.stderr)
@@ -231,7 +251,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
     args.overlap = _overlap_value(args.overlap)
-    if str(args.output).endswith(".npz"):
+    if str(args.output).lower().endswith(".npz"):
         if args.resume:
             raise DnallmError("--resume works with .parquet, .tsv, .csv and .jsonl output, not .npz")
         skip_log = _SkipLog(args)
@@ -645,6 +665,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _full_message(exc: OSError) -> str:
+    """A full disk outside the result writer: standard output or the file the error names."""
+    if exc.filename is None:
+        return ("standard output: no space left on device (the disk or device that standard output goes to is "
+                "full); free space there, or write to a file with -o FILE")
+    return f"{exc.filename}: no space left on device; free space on that disk, or write elsewhere"
+
+
+def _drop_stdout() -> None:
+    """After standard output failed (a full disk), send what is still buffered for it to /dev/null, so that the
+    interpreter's flush at exit does not print a second error."""
+    import os
+
+    try:
+        sys.stdout.flush()
+    except OSError:
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # not a real file descriptor (a test's capture)
+            pass
+    except ValueError:  # closed
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -663,15 +709,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a full stdout (> /dev/full) fails here, not at exit with a traceback
+        return code
     except DnallmError as exc:
         print(f"dnallm: error: {cli_words(' '.join(str(exc).split()))}", file=sys.stderr)
+        _drop_stdout()
         return 2
     except KeyboardInterrupt:
         print("dnallm: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `dnallm models | head`
         return 0
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"dnallm: error: {_full_message(exc)}", file=sys.stderr)
+        _drop_stdout()
+        return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -301,6 +301,9 @@ class MotifResult:
                 row[f"match{i}"] = f"{match.id} {match.name}"
                 row[f"match{i}_score"] = round(match.score, 3)
             rows.append(row)
+        if not rows:  # no motif: the table keeps its header, so that it reads back with its columns
+            return pd.DataFrame(columns=["rank", "motif", "consensus", "width", "instances", "seed", "kmers",
+                                         "positives_with", "background_with", "pvalue", "qvalue", "similar_seeds"])
         return pd.DataFrame(rows)
 
 

@@ -12,13 +12,16 @@ IUPAC codes ``R Y S W K M B D H V``    replaced by ``N`` and counted in a warnin
 ``U`` (RNA)                            read as ``T`` and counted in a warning (``uracil="t"``);
                                        ``uracil="error"`` rejects it instead
 spaces and tabs inside sequence lines  removed
-blank lines                            ignored
+blank lines                            ignored (blank: only ASCII whitespace, space ``\t \r \n \v \f``;
+                                       a line of 0x85, 0x1c-0x1f or 0xa0 is an error like those bytes anywhere)
+a UTF-8 byte-order mark at the start   dropped
 ``\\r\\n`` and ``\\r`` line ends          read as line ends
 anything else (digits, ``-``, ``.``,   an error that names the file, line, record and character
 ``*``, other letters, binary data)
 =====================================  ===============================================================
 
-Record rules: the id is the first word of the header and must be unique within one input; the rest of the
+Record rules: the id is the first word of the header (words are split on ASCII whitespace only, so a no-break
+space or U+2028 is part of the id) and must be unique within one input; the rest of the
 header is the description. A header without a sequence, text before the first header, an empty file and a
 repeated id are errors naming the file and line. Headers that are not valid UTF-8 are decoded with
 replacement characters and a warning.
@@ -32,12 +35,14 @@ gzip, text before the first header, no records) always stop the read.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import logging
 import os
 import re
 import shutil
+import sys
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -130,6 +135,12 @@ def _table(iupac: str, uracil: str) -> bytes:
 _TABLES = {(i, u): _table(i, u) for i in ("n", "error") for u in ("t", "error")}
 _UPPER = _table("error", "error")
 _WHITESPACE = b" \t\v\f"
+# Only ASCII whitespace counts as blank or separates words (a blank line, the id from the description). Other
+# bytes that Python's str.strip() and str.split() would take for spaces or line ends (0x85, 0x1c-0x1f, 0xa0, and in
+# headers U+00A0 and U+2028) are characters like any other: part of an id, an error in a sequence.
+_ASCII_SPACE = " \t\r\n\v\f"
+_ASCII_WORDS = re.compile(r"[ \t\r\n\v\f]+")
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, which some Windows editors write at the start of a file
 _BAD_CHAR = re.compile(rb"[^ACGTN]")
 
 
@@ -254,6 +265,8 @@ def _open_text(path: Path) -> IO[str]:
                 "rename the file without .gz, or compress it with gzip",
             )
         binary = open(path, "rb")
+    if binary.read(3) != _BOM:  # a UTF-8 byte-order mark at the start is dropped (plain and gzip alike)
+        binary.seek(0)
     # latin-1 maps every byte to one character, so nothing fails to decode here; headers are re-decoded as
     # UTF-8 below and sequence characters are checked against the DNA alphabet.
     return io.TextIOWrapper(binary, encoding="latin-1", newline=None)
@@ -289,7 +302,7 @@ def read_fasta(
     The alphabet policy and record rules are in this module's docstring.
 
     Args:
-        path: a ``.fa``/``.fasta``/``.fna`` file, optionally ``.gz``.
+        path: a ``.fa``/``.fasta``/``.fna`` file, optionally ``.gz``; ``"-"`` reads standard input (plain or gzip).
         iupac: ``"n"`` to replace IUPAC ambiguity codes by N (default), ``"error"`` to reject them.
         uracil: ``"t"`` to read U as T (default), ``"error"`` to reject it.
         on_error: ``"fail"`` (default) stops at the first bad record; ``"skip"`` leaves bad records out and
@@ -305,9 +318,30 @@ def read_fasta(
     """
     _check_policy(iupac, uracil)
     skip = _skip_handler(on_error, on_skip)
+    if str(path) == STDIN:
+        return _from_stdin(iupac, uracil, skip)
     path = Path(path)
     _check_path(path)
     return _parse_path(path, iupac, uracil, skip)
+
+
+STDIN = "-"  # the path that means standard input, as for Unix tools
+
+
+def _from_stdin(iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
+    """FASTA from standard input (``-``), plain or gzip: its bytes are spooled like a pipe's; messages name
+    ``<stdin>``."""
+    stream = sys.stdin
+    if stream is None:
+        raise InputError("-: there is no standard input to read FASTA from; pass a file instead")
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if terminal:
+        raise InputError("-: standard input is a terminal; pipe or redirect FASTA into it "
+                         "(zcat x.fa.gz | dnallm predict -, or dnallm predict - < x.fa)")
+    return _from_text_handle(getattr(stream, "buffer", stream), iupac, uracil, skip, name="<stdin>")
 
 
 def count_records(source: object) -> int | None:
@@ -321,6 +355,8 @@ def count_records(source: object) -> int | None:
     previous = b"\n"
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            if fh.read(3) != _BOM:
+                fh.seek(0)
             while block := fh.read(1 << 22):
                 data = previous + block
                 count += data.count(b"\n>") + data.count(b"\r>")
@@ -455,7 +491,7 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
                         skip(Skipped(rid, f"{name}:{lineno}", exc.reason))
                     continue
                 text = line.rstrip("\n")
-                if not text.strip():
+                if not text.strip(_ASCII_SPACE):  # only ASCII whitespace makes a line blank
                     continue
                 if rid is None:
                     if "\x00" in text:
@@ -500,12 +536,17 @@ def _parse_header(line: str, name: str, lineno: int) -> tuple[str, str]:
     header, valid = _decode_header(line)
     if not valid:
         logger.warning("%s:%d: header is not valid UTF-8; undecodable bytes were replaced by U+FFFD", name, lineno)
-    parts = header.strip().split(None, 1)
+    parts = _header_words(header)
     if not parts:
         raise FastaFormatError(name, lineno, None, "header without an id", "write an id right after '>'")
     if "\x00" in header:
         raise FastaFormatError(name, lineno, None, "binary data in a header", "check that this is a FASTA file")
     return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _header_words(header: str) -> list[str]:
+    """The id and the description of a header: split once on ASCII whitespace only (see ``_ASCII_SPACE``)."""
+    return _ASCII_WORDS.split(header.strip(_ASCII_SPACE), 1) if header.strip(_ASCII_SPACE) else []
 
 
 def _locate(chunks: list[str], chunk_lines: list[int], pos: int) -> tuple[int, int]:
@@ -540,8 +581,11 @@ def iter_records(
         * a path (``str`` or ``os.PathLike``) to an existing FASTA file, plain or gzip;
         * a ``str`` that is itself a DNA sequence of only ``ACGTN`` (any case): one record with id ``seq0``.
           A string that is neither an existing file nor such a sequence is an error, never read as DNA;
-        * a :class:`Record`, or an open text file holding FASTA;
-        * a ``dict`` of id -> sequence;
+        * ``"-"``: FASTA (plain or gzip) from standard input;
+        * a :class:`Record`, or an open file holding FASTA: text (``open(p)``, ``io.StringIO``) or binary
+          (``open(p, "rb")``, ``io.BytesIO``), plain or gzip-compressed bytes;
+        * a ``dict`` of id -> sequence; a pandas ``Series`` of sequences (its index gives the ids); a pandas
+          ``DataFrame`` with an ``id`` and a ``seq`` (or ``sequence``) column;
         * an iterable of sequences (ids ``seq0``, ``seq1``, ...), of ``(id, seq)`` pairs, of Records, or of
           Biopython ``SeqRecord`` objects (anything with ``.id`` and ``.seq``).
 
@@ -565,6 +609,10 @@ def iter_records(
     if isinstance(source, io.TextIOBase) or (hasattr(source, "read") and hasattr(source, "readline")):
         yield from _from_text_handle(source, iupac, uracil, skip)  # type: ignore[arg-type]
         return
+    frame_items = _pandas_items(source)
+    if frame_items is not None:
+        yield from _from_items(frame_items, iupac, uracil, skip)
+        return
     if isinstance(source, Mapping):
         items: Iterable = ((str(k), v) for k, v in source.items())
         yield from _from_items(items, iupac, uracil, skip)
@@ -578,13 +626,38 @@ def iter_records(
     )
 
 
+def _pandas_items(source: object) -> Iterator[tuple[str, object]] | None:
+    """(id, sequence) pairs of a pandas Series (index -> sequence) or DataFrame (``id`` and ``seq`` or
+    ``sequence`` columns); None for anything else. pandas is not imported for this: an object can be a pandas
+    one only once pandas is loaded."""
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return None
+    if isinstance(source, pd.Series):
+        return ((str(k), v) for k, v in source.items())
+    if isinstance(source, pd.DataFrame):
+        columns = [str(c) for c in source.columns]
+        seq_column = next((c for c in ("seq", "sequence") if c in columns), None)
+        if "id" not in columns or seq_column is None:
+            shown = ", ".join(repr(c) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+            raise InputError(
+                f"a DataFrame needs an 'id' and a 'seq' (or 'sequence') column; this one has {shown or 'none'}: "
+                "rename its columns, or pass a Series of sequences indexed by id (df.set_index(ID)[SEQ])"
+            )
+        return ((str(k), v) for k, v in zip(source["id"], source[seq_column]))
+    return None
+
+
 def _from_string(source: str, iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
+    if source == STDIN:
+        yield from _from_stdin(iupac, uracil, skip)
+        return
     if os.path.exists(source):
         path = Path(source)
         _check_path(path)
         yield from _parse_path(path, iupac, uracil, skip)
         return
-    text = source.strip()
+    text = source.strip(_ASCII_SPACE)
     if _SEQUENCE_STRING.fullmatch(text):
         yield Record("seq0", text.upper(), "", "argument")
         return
@@ -616,12 +689,26 @@ def _parse_path(path: Path, iupac: str, uracil: str, skip: SkipCallback | None) 
     return _parse_spooled(copy, "wb", str(path), iupac, uracil, skip)
 
 
-def _from_text_handle(handle: IO[str], iupac: str, uracil: str, skip: SkipCallback | None) -> Iterator[Record]:
-    def copy(out: IO[str]) -> None:
-        while block := handle.read(1 << 20):
-            out.write(block)
+def _from_text_handle(
+    handle: IO, iupac: str, uracil: str, skip: SkipCallback | None, name: str | None = None
+) -> Iterator[Record]:
+    """An open file object, text or binary (plain or gzip bytes, told by what ``read`` returns), spooled to a
+    temporary file and read from there."""
+    first = handle.read(1 << 20)
+    binary = isinstance(first, (bytes, bytearray, memoryview))
+    if not binary and not isinstance(first, str):
+        raise InputError(f"cannot read FASTA from a {type(handle).__name__}: its read() returned a "
+                         f"{type(first).__name__}, not text or bytes")
 
-    return _parse_spooled(copy, "w", str(getattr(handle, "name", "<stream>")), iupac, uracil, skip)
+    def copy(out: IO) -> None:
+        block = first
+        while block:
+            out.write(block)
+            block = handle.read(1 << 20)
+
+    if name is None:
+        name = str(getattr(handle, "name", "<stream>"))
+    return _parse_spooled(copy, "wb" if binary else "w", name, iupac, uracil, skip)
 
 
 def _parse_spooled(
@@ -633,8 +720,17 @@ def _parse_spooled(
 
     with tempfile.TemporaryDirectory() as tmp:
         spool = Path(tmp) / ("input.fa.gz" if name.lower().endswith(".gz") else "input.fa")
-        with open(spool, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as out:
-            copy(out)
+        try:
+            with open(spool, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as out:
+                copy(out)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise InputError(
+                f"{name}: no space left on device copying this input to the temporary folder {tmp} (a pipe or "
+                "stream is copied once before it is read); free space there, or point TMPDIR to a folder with room "
+                "for the whole input"
+            ) from None
 
         def renamed(skipped: Skipped) -> None:
             assert skip is not None
@@ -691,7 +787,7 @@ def _item_record(i: int, item: object, seen: dict[str, int], iupac: str, uracil:
     rid = str(rid)
     if not isinstance(seq, str):
         raise InputError.at(f"item {i} (id '{rid}')", f"the sequence is a {type(seq).__name__}, not a str")
-    if not rid or any(c.isspace() for c in rid):
+    if not rid or any(c in _ASCII_SPACE for c in rid):
         raise InputError.at(f"item {i}", f"id {rid!r} must be non-empty and without whitespace")
     if rid in seen:
         raise InputError.at(f"item {i}", f"duplicate id '{rid}' (first at item {seen[rid]}); ids must be unique")

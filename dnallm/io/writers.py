@@ -3,12 +3,15 @@
 Rows are written chunk by chunk as inference produces them, into ``<destination>.partial`` next to the destination,
 which is renamed over it only when the run completes: a crashed or interrupted run never leaves a file that looks
 whole, and what it did finish can be continued (``dnallm predict ... --resume``). Without a path, TSV goes to
-standard output.
+standard output. Suffixes are case-insensitive; ``.tsv.gz``, ``.csv.gz`` and ``.jsonl.gz`` are written
+gzip-compressed (atomically like the others, but not resumable: a gzip stream cut by a kill cannot be continued).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import gzip
 import io
 import json
 import os
@@ -25,16 +28,36 @@ from dnallm.errors import DnallmError
 FORMATS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
+def is_gzip(path: str | Path | None) -> bool:
+    """Whether an output path asks for gzip-compressed text (``.tsv.gz``, ``.csv.gz``, ``.jsonl.gz``, any case)."""
+    return path is not None and str(path) != "-" and str(path).lower().endswith(".gz")
+
+
 def format_for(path: str | Path | None) -> str:
-    """The output format a path asks for; standard output is TSV."""
+    """The output format a path asks for (suffix in any case; ``.gz`` after a text suffix compresses it);
+    standard output is TSV."""
     if path is None or str(path) == "-":
         return "tsv"
-    suffix = Path(path).suffix.lower()
+    name = Path(path)
+    if is_gzip(path):
+        name = name.with_suffix("")
+        if FORMATS.get(name.suffix.lower()) == "parquet":
+            raise DnallmError(f"{path}: Parquet is compressed already; write {name.name} (without .gz)")
+        if name.suffix.lower() not in FORMATS:
+            raise DnallmError(f"{path}: unknown output format '{name.suffix or '(none)'}.gz'; gzip works for "
+                              ".tsv.gz, .csv.gz and .jsonl.gz")
+    suffix = name.suffix.lower()
     if suffix not in FORMATS:
         raise DnallmError(
-            f"{path}: unknown output format '{suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}"
+            f"{path}: unknown output format '{suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))} "
+            "(text formats also as .gz)"
         )
     return FORMATS[suffix]
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Whether an error means that the disk (or device) being written is full."""
+    return isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "No space left on device" in str(exc))
 
 
 class ResultWriter:
@@ -69,6 +92,9 @@ class ResultWriter:
     ):
         self.path = None if path is None or str(path) == "-" else Path(path)
         self.format = format_for(path)
+        self.compressed = is_gzip(path)
+        # the columns of a run that writes no row (every record skipped): the file still gets its header
+        self.columns_if_empty: list[str] | None = None
         self.float_format = float_format
         self.fingerprint = dict(fingerprint or {})
         self.per_window = per_window
@@ -87,6 +113,12 @@ class ResultWriter:
                 raise DnallmError("--resume needs an output file (-o FILE): standard output cannot be continued")
             self.partial = self.meta = None
             return
+        if resume and self.compressed:
+            raise DnallmError(
+                f"{self.path}: --resume works with uncompressed output (.tsv, .csv, .jsonl, .parquet), not .gz: a "
+                "gzip stream cut short cannot be continued; write uncompressed for a resumable run and compress "
+                "the result afterwards, or run without --resume"
+            )
         if self.path.is_dir():
             raise DnallmError(f"{self.path}: is a directory; give a file name for the results")
         parent = self.path.parent
@@ -135,6 +167,30 @@ class ResultWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append rows; the first chunk fixes the columns."""
+        try:
+            self._write(frame)
+        except OSError as exc:
+            if not _no_space(exc):
+                raise
+            raise self._full_error() from None
+
+    def _full_error(self, kept: bool = False) -> DnallmError:
+        """The message of a full disk; ``kept``: name the rows kept for --resume (where no caller adds them)."""
+        if self.path is None:
+            return DnallmError(
+                "standard output: no space left on device (the disk or device that standard output goes to is "
+                "full); free space there, or write to a file with -o FILE (which --resume can continue)"
+            )
+        where = f"{self.path.name}.partial" if self.partial is None else str(self.partial)
+        message = (f"{where}: no space left on device writing the results (the disk holding "
+                   f"{os.path.abspath(self.path.parent)} is full); free space there, or write elsewhere")
+        if self.compressed:
+            message += ", and run again (compressed output cannot be resumed)"
+        elif kept and self.rows:
+            message += f"; {self.rows:,} rows are kept in {self.partial}: add --resume to continue"
+        return DnallmError(message)
+
+    def _write(self, frame: pd.DataFrame) -> None:
         if self._columns is None:
             self._columns = list(frame.columns)
         elif list(frame.columns) != self._columns:
@@ -167,7 +223,10 @@ class ResultWriter:
                 self._handle = sys.stdout
             else:
                 assert self.partial is not None
-                self._handle = open(self.partial, "a", encoding="utf-8", newline="")
+                if self.compressed:
+                    self._handle = gzip.open(self.partial, "at", encoding="utf-8", newline="")
+                else:
+                    self._handle = open(self.partial, "a", encoding="utf-8", newline="")
         return self._handle
 
     def _flush_parquet(self) -> None:
@@ -192,6 +251,26 @@ class ResultWriter:
         """Finish the file and move it into place (the run is complete)."""
         if self._closed:
             return
+        if self.rows == 0 and self._columns is None and self.columns_if_empty is not None:
+            self._columns = list(self.columns_if_empty)
+            if self.format in ("tsv", "csv"):  # no row: the header alone (an empty .jsonl is valid JSON Lines)
+                try:
+                    self._text_handle().write(_header_line(self._columns, self.format))
+                except OSError as exc:
+                    if not _no_space(exc):
+                        raise
+                    self.abort()
+                    raise self._full_error() from None
+        try:
+            self._close()
+        except OSError as exc:
+            if not _no_space(exc):
+                raise
+            self._closed = False
+            self.abort()
+            raise self._full_error(kept=True) from None
+
+    def _close(self) -> None:
         self._closed = True
         if self.path is None:
             if self._handle is not None:
@@ -203,11 +282,15 @@ class ResultWriter:
             self._merge_parquet()
         else:
             if self._handle is not None:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-                self._handle.close()
+                self._handle.close()  # flushes (and ends the gzip stream)
+                with open(self.partial, "rb") as fh:
+                    os.fsync(fh.fileno())
             elif not self.partial.exists():
-                self.partial.touch()
+                if self.compressed:
+                    with gzip.open(self.partial, "wb"):
+                        pass
+                else:
+                    self.partial.touch()
             os.replace(self.partial, self.path)
         self._unlock(remove=True)
 
@@ -233,14 +316,23 @@ class ResultWriter:
         if self._closed:
             return
         self._closed = True
-        if self.format == "parquet" and self.path is not None:
-            self._flush_parquet()
+        try:
+            if self.format == "parquet" and self.path is not None:
+                self._flush_parquet()
+        except OSError as exc:  # a full disk: the part being written is dropped, the ones before stay
+            if not _no_space(exc):
+                raise
         if self._handle is not None and self._handle is not sys.stdout:
-            self._handle.flush()
-            self._handle.close()
+            try:
+                self._handle.close()  # flushes what is buffered
+            except OSError as exc:  # a full disk: what reached the file stays; resume drops a cut last row
+                if not _no_space(exc):
+                    raise
         if self.path is not None:
-            if self.rows == 0:
+            if self.rows == 0 or self.compressed:  # a cut gzip stream cannot be continued: nothing to keep
                 self._remove_partial()
+                if self.compressed:
+                    self.partial = None  # nothing for --resume
             else:
                 self._unlock(remove=False)
 
@@ -359,6 +451,13 @@ class ResultWriter:
             fh.truncate(size)
 
 
+def _header_line(columns: list[str], fmt: str) -> str:
+    """The header row of a TSV or CSV file, quoted as pandas quotes it."""
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n").writerow(columns)
+    return out.getvalue()
+
+
 def _lock_file(meta: Path, path: Path) -> int:
     """Open ``meta`` and take an exclusive lock on it; fail at once when another run holds it.
 
@@ -408,7 +507,8 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "jsonl":
-        return pd.read_json(path, orient="records", lines=True, dtype={"id": str})
+        compression = "gzip" if is_gzip(path) else None
+        return pd.read_json(path, orient="records", lines=True, dtype={"id": str}, compression=compression)
     return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype={"id": str}, keep_default_na=False)
 
 
