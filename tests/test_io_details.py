@@ -22,7 +22,7 @@ import tiny_models
 import dnallm
 from dnallm import DnallmError, FastaFormatError, InputError, iter_records, read_fasta
 from dnallm.cli import main
-from dnallm.io.writers import ResultWriter, read_results
+from dnallm.io.writers import ResultWriter, read_npz, read_results
 
 BOM = b"\xef\xbb\xbf"
 RECORDS = tiny_models.genome_windows(6, 40, 120, seed=3, prefix="r")
@@ -262,9 +262,9 @@ def test_suffixes_are_case_insensitive(tmp_path, bert, bert_dir, capsys):
     path = tmp_path / "x.fa"
     path.write_bytes(FASTA)
     assert main(["embed", str(path), "-m", bert_dir, "-o", str(tmp_path / "E.NPZ"), "-q"]) == 0
-    with np.load(tmp_path / "E.NPZ") as data:
-        ids, emb = bert.embed(str(path))
-        assert list(data["ids"]) == ids and np.array_equal(data["embeddings"], emb)
+    saved_ids, saved = read_npz(tmp_path / "E.NPZ")
+    ids, emb = bert.embed(str(path))
+    assert saved_ids == ids and np.array_equal(saved, emb)
     for name in ("P.TSV", "P.Csv", "P.JSONL", "P.Parquet", "P.TSV.GZ"):
         assert main(["predict", str(path), "-m", bert_dir, "-o", str(tmp_path / name), "-q"]) == 0, name
         assert list(read_results(tmp_path / name)["id"]) == [rid for rid, _ in RECORDS], name
