@@ -305,7 +305,7 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
         return 0
     skip_log = None
     resumable = _resumable(args)
-    if writer.restarted and not args.quiet:
+    if writer.restarted:  # said even under -q: the rows written before are gone
         print(f"dnallm: {writer.restarted}", file=sys.stderr)
     if not resumable and writer.partial is not None and not args.quiet:
         print("dnallm: the input is a pipe, not a file: this run cannot be resumed with --resume", file=sys.stderr)
