@@ -179,9 +179,6 @@ def test_a_run_on_an_input_replaced_midway_fails_and_writes_no_result(tmp_path, 
     out = tmp_path / "o.tsv"
     state = {"done": False}
 
-    class Moving(list):  # the skipped-list callback is unused; a progress hook would be nicer, this is simplest
-        pass
-
     import dnallm.io.fasta as fasta_module
 
     real = fasta_module._parse_header
