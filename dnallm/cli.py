@@ -176,10 +176,52 @@ def _empty_columns(args: argparse.Namespace, inf) -> list[str]:
     return base + (["window", "start", "end"] if getattr(args, "per_window", False) else []) + inf.output_columns
 
 
+def _content_id(path: str) -> dict:
+    """What identifies one input's contents: its real path, size (bytes), mtime (ns) and a SHA-256 of all its
+    bytes (1.4 s per GB on 2 cores, see benchmarks/resume_fingerprint.py). A pipe or other non-regular file cannot be
+    read twice, so it gets ``{"pipe": path}`` and the run is not resumable."""
+    import hashlib
+    import os
+
+    if not os.path.isfile(path):
+        return {"pipe": path}
+    real = os.path.realpath(path)
+    with open(real, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return {"path": real, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+
+
+def _weights_id(model: str) -> list | None:
+    """The identity of a local model folder's files: (relative name, size in bytes, mtime in ns) of every file,
+    so that a resumed run refuses a partial output written with other weights, config or tokenizer. Reads no
+    file contents (milliseconds); None for a hub name (the revision is in the fingerprint)."""
+    import os
+
+    if not os.path.isdir(model):
+        return None
+    files = []
+    for root, dirs, names in os.walk(os.path.realpath(model)):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            files.append([os.path.relpath(full, model), st.st_size, st.st_mtime_ns])
+    return files
+
+
+def _resumable(args: argparse.Namespace) -> bool:
+    """Whether every input is a regular file (a pipe's contents cannot be checked against a partial output)."""
+    import os
+
+    return all(os.path.isfile(path) for path in args.fasta)
+
+
 def _fingerprint(args: argparse.Namespace, **extra) -> dict:
-    """What a resumed run must share with the run that wrote the partial output. The dtype is the one the run
-    will use (``auto`` resolved on this machine), so that float32 and bfloat16 rows never mix in one file;
-    attention backends and batch sizes change results only by rounding and may differ."""
+    """What a resumed run must share with the run that wrote the partial output: model (and the sizes and mtimes
+    of a local model folder's files), options, and each input's contents (see :func:`_content_id`). The dtype
+    is the one the run will use (``auto`` resolved on this machine), so that float32 and bfloat16 rows never mix
+    in one file; attention backends and batch sizes change results only by rounding and may differ."""
     import os
 
     from dnallm.modeling import resolve_device, resolve_dtype
@@ -187,10 +229,94 @@ def _fingerprint(args: argparse.Namespace, **extra) -> dict:
     model = args.model
     if os.path.isdir(model):
         model = os.path.realpath(model)
-    fasta = os.path.realpath(args.fasta) if os.path.exists(args.fasta) else args.fasta
     dtype = str(resolve_dtype(args.dtype, resolve_device(args.device))).removeprefix("torch.")
-    return {"command": args.command, "model": model, "revision": args.revision, "input": fasta,
-            "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error, "dtype": dtype, **extra}
+    inputs = [_content_id(path) for path in args.fasta] if args.output not in (None, "-") else None
+    return {"command": args.command, "model": model, "revision": args.revision, "weights": _weights_id(args.model),
+            "inputs": inputs, "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error,
+            "dtype": dtype, **extra}
+
+
+def _output_paths(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every file this run of predict or embed writes, with the option that names it."""
+    out: list[tuple[str, str]] = []
+    if args.output not in (None, "-"):
+        if str(args.output).endswith(".npz"):
+            out += [("-o", args.output), ("-o (its temporary file)", f"{args.output}.partial.npz")]
+        else:
+            out += [("-o", args.output), ("-o (its partial output)", f"{args.output}.partial"),
+                    ("-o (its resume record)", f"{args.output}.partial.json")]
+    if args.on_error == "skip":
+        target = args.skipped
+        if target is None and args.output not in (None, "-"):
+            target = f"{args.output}.skipped.tsv"
+        if target is not None:
+            label = "--skipped" if args.skipped is not None else "the skipped list"
+            out += [(label, target), (f"{label} (its temporary file)", f"{target}.partial")]
+    return out
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: the same real path (symlinks followed) or, both existing, the same inode
+    and device (hard links)."""
+    import os
+
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written or loaded, an output that is one of the inputs or another output."""
+    outputs = _output_paths(args)
+    for label, path in outputs:
+        for source in args.fasta:
+            if _same_file(path, source):
+                raise DnallmError(f"{label} {path} is the input {source}: writing it would destroy the input; "
+                                  "choose another output name")
+    for i, (label, path) in enumerate(outputs):
+        for other_label, other in outputs[:i]:
+            if _same_file(path, other):
+                raise DnallmError(f"{label} {path} is also {other_label} {other}: one file cannot hold both; "
+                                  "choose different names")
+
+
+def _check_resumable(args: argparse.Namespace) -> None:
+    import os
+
+    if args.resume and not _resumable(args):
+        pipes = ", ".join(p for p in args.fasta if not os.path.isfile(p))
+        raise DnallmError(f"--resume: {pipes} is a pipe, not a file; a pipe's contents cannot be checked against "
+                          "the partial output, so such a run cannot be resumed; write the input to a file and run "
+                          "on the file")
+
+
+def _records(args: argparse.Namespace):
+    """The input of predict and embed: the one path as given, or the records of several files in order, file by
+    file, with an id repeated across files handled like one repeated within a file (an error naming both
+    places, or skipped under --on-error skip, the first kept)."""
+    if len(args.fasta) == 1:
+        return args.fasta[0]
+    from dnallm.errors import InputError
+    from dnallm.io.fasta import Skipped, read_fasta
+
+    def chained(on_skip):
+        first: dict[str, str] = {}
+        for path in args.fasta:
+            for rec in read_fasta(path, iupac=args.iupac, uracil=args.uracil, on_error=args.on_error,
+                                  on_skip=on_skip):
+                if rec.id in first:
+                    reason = f"duplicate id (first seen at {first[rec.id]}); ids must be unique across the inputs"
+                    if args.on_error != "skip":
+                        raise InputError(f"{rec.origin}: record '{rec.id}': {reason}")
+                    on_skip(Skipped(rec.id, rec.origin, reason))
+                    continue
+                first[rec.id] = rec.origin
+                yield rec
+
+    return chained
 
 
 def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
@@ -201,6 +327,11 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
                   file=sys.stderr)
         return 0
     skip_log = None
+    resumable = _resumable(args)
+    if writer.restarted:  # said even under -q: the rows written before are gone
+        print(f"dnallm: {writer.restarted}", file=sys.stderr)
+    if not resumable and writer.partial is not None and not args.quiet:
+        print("dnallm: the input is a pipe, not a file: this run cannot be resumed with --resume", file=sys.stderr)
     try:
         skip_log = _SkipLog(args)
         inf = _load(args)
@@ -214,10 +345,13 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
         writer.abort()
         if skip_log is not None:
             skip_log.drop()
-        if writer.partial is not None and writer.rows:
+        if writer.partial is not None and writer.rows and not resumable:
+            writer.discard()  # a pipe's rows cannot be checked on resume: nothing that invites one
+        elif writer.partial is not None and writer.rows:
             where = f"{writer.rows:,} rows kept in {writer.partial}"
             if isinstance(exc, DnallmError):
-                raise DnallmError(f"{exc} ({where}; after fixing this, add --resume to continue)") from None
+                raise DnallmError(f"{exc} ({where}; add --resume to continue: the rows are kept if the input is "
+                                  "unchanged, else the run starts afresh)") from None
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 print(f"dnallm: stopped; {where}; run the same command with --resume to continue", file=sys.stderr)
         raise
@@ -233,6 +367,8 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
+    _check_paths(args)
+    _check_resumable(args)
     args.overlap = _overlap_value(args.overlap)
     # checks the format, the folder and any partial output before the model loads
     writer = ResultWriter(args.output, resume=args.resume, per_window=args.per_window,
@@ -240,8 +376,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                                    overlap=args.overlap))
 
     def run(inf, skip_log):
-        return inf.iter_predict(args.fasta, per_window=args.per_window, progress=not args.quiet, iupac=args.iupac,
-                                uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+        source = _records(args)
+        return inf.iter_predict(source(_in_cli_words(skip_log)) if callable(source) else source, per_window=args.per_window,
+                                progress=not args.quiet, iupac=args.iupac, uracil=args.uracil,
+                                on_error=args.on_error, on_skip=_in_cli_words(skip_log),
                                 exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "rows")
@@ -250,6 +388,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from dnallm.io.writers import ResultWriter
 
+    _check_paths(args)
     args.overlap = _overlap_value(args.overlap)
     if str(args.output).lower().endswith(".npz"):
         if args.resume:
@@ -257,9 +396,11 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         skip_log = _SkipLog(args)
         try:
             inf = _load(args)
-            ids, vectors = inf.embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                                     uracil=args.uracil, on_error=args.on_error,
-                                     on_skip=_in_cli_words(skip_log), both_strands=args.both_strands)
+            source = _records(args)
+            ids, vectors = inf.embed(source(_in_cli_words(skip_log)) if callable(source) else source, pooling=args.pooling,
+                                     progress=not args.quiet, iupac=args.iupac, uracil=args.uracil,
+                                     on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+                                     both_strands=args.both_strands)
         except BaseException:
             skip_log.drop()
             raise
@@ -269,13 +410,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         skip_log.finish()
         _summary(args, inf, len(ids), "embeddings")
         return 0
+    _check_resumable(args)
     writer = ResultWriter(args.output, resume=args.resume,
                           fingerprint=_fingerprint(args, pooling=args.pooling, both_strands=args.both_strands,
                                                    overlap=args.overlap))
 
     def run(inf, skip_log):
-        return inf.iter_embed(args.fasta, pooling=args.pooling, progress=not args.quiet, iupac=args.iupac,
-                              uracil=args.uracil, on_error=args.on_error, on_skip=_in_cli_words(skip_log),
+        source = _records(args)
+        return inf.iter_embed(source(_in_cli_words(skip_log)) if callable(source) else source, pooling=args.pooling,
+                              progress=not args.quiet, iupac=args.iupac, uracil=args.uracil,
+                              on_error=args.on_error, on_skip=_in_cli_words(skip_log),
                               exclude_ids=writer.done_ids, both_strands=args.both_strands)
 
     return _stream(args, writer, run, "embeddings")
@@ -483,8 +627,11 @@ def _cmd_motifs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("fasta", help="FASTA file, plain or gzip")
+def _model_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        parser.add_argument("fasta", nargs="+", help="FASTA files, plain or gzip (records in order, file by file)")
+    else:
+        parser.add_argument("fasta", help="FASTA file, plain or gzip")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                         help="model directory, models.yaml name (see `dnallm models`) or Hugging Face hub id "
                              f"(default: {DEFAULT_MODEL}, the embedded demo model, offline)")
@@ -618,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_cmd_validate)
 
     predict = sub.add_parser("predict", help="one result row per FASTA record")
-    _model_options(predict)
+    _model_options(predict, several=True)
     predict.add_argument("-o", "--output", help="output file: .tsv, .csv, .jsonl or .parquet (default: TSV to stdout)")
     predict.add_argument("--per-window", action="store_true",
                          help="one row per window of long records, with its bp start and end")
@@ -627,7 +774,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=_cmd_predict)
 
     embed = sub.add_parser("embed", help="one embedding per FASTA record")
-    _model_options(embed)
+    _model_options(embed, several=True)
     embed.add_argument("-o", "--output", required=True,
                        help="output file: .npz (ids, embeddings), .parquet, .tsv, .csv or .jsonl")
     embed.add_argument("--pooling", choices=["mean", "cls"], default="mean",

@@ -464,6 +464,7 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
 
     try:
         with _open_text(path) as fh:
+            opened = _file_state(path)
             for lineno, line in enumerate(fh, 1):
                 if line.startswith(">"):
                     if rid is not None:
@@ -513,6 +514,7 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
         raise FastaFormatError(
             name, lineno or None, rid, f"read error ({exc.strerror or exc})", "check the file and the disk"
         ) from None
+    _check_unchanged(path, opened)
     if rid is None:
         raise FastaFormatError(name, None, None, "no FASTA records (the file is empty)", "check the path")
     rec = finish()
@@ -521,6 +523,35 @@ def _parse_file(path: Path, iupac: str, uracil: str, skip: SkipCallback | None =
         n_records += 1
     counts.log()
     logger.debug("%s: %d records", name, n_records)
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int]:
+    """What tells that a file changed: (device, inode, size in bytes, mtime in ns) of what ``path`` names now."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_unchanged(path: Path, opened: tuple[int, int, int, int]) -> None:
+    """At the end of the file: fail if ``path`` was replaced (mv), appended to or rewritten while it was read,
+    so that no run writes rows from two versions of one input."""
+    try:
+        now = _file_state(path)
+    except OSError:
+        now = None
+    if now == opened:
+        return
+    if now is None:
+        what = "was removed or renamed"
+    elif now[:2] != opened[:2]:
+        what = "was replaced by another file (moved over, or rewritten as a new file)"
+    elif now[2] != opened[2]:
+        what = f"changed size from {opened[2]:,} to {now[2]:,} bytes (written to)"
+    else:
+        what = "was modified (its modification time changed)"
+    raise InputError(
+        f"{path}: the file {what} while it was being read; its records may come from two versions of the file. "
+        "Let the program writing it finish (or copy it somewhere stable), then run again without --resume"
+    )
 
 
 def _decode_header(line: str) -> tuple[str, bool]:

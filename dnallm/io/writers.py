@@ -102,6 +102,7 @@ class ResultWriter:
         self.resumed_rows = 0
         self.done_ids: set[str] = set()
         self.complete_already = False
+        self.restarted: str | None = None  # why a resume started afresh (the input changed), for the CLI to say
         self._columns: list[str] | None = None
         self._handle: IO[str] | None = None
         self._pending: list[pd.DataFrame] = []
@@ -338,6 +339,13 @@ class ResultWriter:
 
     # -- resuming -----------------------------------------------------------------------------------------------
 
+    def discard(self) -> None:
+        """Remove the partial output and its record (a run that cannot be resumed keeps nothing)."""
+        self._closed = True
+        if self._handle is not None and self._handle is not sys.stdout:
+            self._handle.close()
+        self._remove_partial()
+
     def _write_meta(self) -> None:
         """Describe the run in ``<path>.partial.json`` (rewritten in place: the open handle holds the lock)."""
         info = {"format": self.format, "per_window": self.per_window, "run": self.fingerprint}
@@ -371,6 +379,11 @@ class ResultWriter:
             info = None
         wanted = {"format": self.format, "per_window": self.per_window,
                   "run": json.loads(json.dumps(self.fingerprint, default=str))}
+        if info != wanted and _only_inputs_differ(info, wanted):
+            self.restarted = (f"{self.partial}: the input changed since these rows were written (its size or "
+                              "contents differ), so they may not match it; starting afresh")
+            self._remove_partial(keep_meta=True)
+            return
         if info != wanted:
             raise DnallmError(
                 f"{self.partial}: this partial output was written by a different run "
@@ -456,6 +469,14 @@ def _header_line(columns: list[str], fmt: str) -> str:
     out = io.StringIO()
     csv.writer(out, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n").writerow(columns)
     return out.getvalue()
+
+
+def _only_inputs_differ(info: Any, wanted: dict) -> bool:
+    """Whether a partial output's run record differs from this run's only in the inputs' contents."""
+    if not isinstance(info, dict) or not isinstance(info.get("run"), dict):
+        return False
+    strip = lambda d: {**d, "run": {k: v for k, v in d["run"].items() if k != "inputs"}}  # noqa: E731
+    return "inputs" in info["run"] and strip(info) == strip(wanted)
 
 
 def _lock_file(meta: Path, path: Path) -> int:
