@@ -183,6 +183,12 @@ def _content_id(path: str) -> dict:
     import hashlib
     import os
 
+    from pathlib import Path
+
+    from dnallm.io.fasta import _check_path
+
+    if path != "-":
+        _check_path(Path(path))  # a missing or unreadable input is named as the reader names it
     if not os.path.isfile(path):
         return {"pipe": path}
     real = os.path.realpath(path)
