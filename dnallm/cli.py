@@ -239,14 +239,15 @@ def _fingerprint(args: argparse.Namespace, **extra) -> dict:
     inputs = [_content_id(path) for path in args.fasta] if args.output not in (None, "-") else None
     return {"command": args.command, "model": model, "revision": args.revision, "weights": _weights_id(args.model),
             "inputs": inputs, "iupac": args.iupac, "uracil": args.uracil, "on_error": args.on_error,
-            "dtype": dtype, **extra}
+            "dtype": dtype, "both_strands": getattr(args, "both_strands", False),
+            "overlap": getattr(args, "overlap", None), **extra}
 
 
 def _output_paths(args: argparse.Namespace) -> list[tuple[str, str]]:
     """Every file this run of predict or embed writes, with the option that names it."""
     out: list[tuple[str, str]] = []
     if args.output not in (None, "-"):
-        if str(args.output).endswith(".npz"):
+        if str(args.output).lower().endswith(".npz"):
             out += [("-o", args.output), ("-o (its temporary file)", f"{args.output}.partial.npz")]
         else:
             out += [("-o", args.output), ("-o (its partial output)", f"{args.output}.partial"),
@@ -378,8 +379,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     args.overlap = _overlap_value(args.overlap)
     # checks the format, the folder and any partial output before the model loads
     writer = ResultWriter(args.output, resume=args.resume, per_window=args.per_window,
-                          fingerprint=_fingerprint(args, per_window=args.per_window, both_strands=args.both_strands,
-                                                   overlap=args.overlap))
+                          fingerprint=_fingerprint(args, per_window=args.per_window))
 
     def run(inf, skip_log):
         source = _records(args)
@@ -418,8 +418,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         return 0
     _check_resumable(args)
     writer = ResultWriter(args.output, resume=args.resume,
-                          fingerprint=_fingerprint(args, pooling=args.pooling, both_strands=args.both_strands,
-                                                   overlap=args.overlap))
+                          fingerprint=_fingerprint(args, pooling=args.pooling))
 
     def run(inf, skip_log):
         source = _records(args)
@@ -533,15 +532,6 @@ def _check_output(path: str, flag: str, inputs: Sequence[str], others: Sequence[
     for other_flag, other in others:
         if other is not None and (_same_file(path, other) or os.path.abspath(path) == os.path.abspath(other)):
             raise DnallmError(f"{flag} {path}: is also the {other_flag} output; give each output its own file")
-
-
-def _same_file(a: str, b: str) -> bool:
-    import os
-
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _cmd_attention(args: argparse.Namespace) -> int:

@@ -387,7 +387,7 @@ class ResultWriter:
         if info != wanted:
             raise DnallmError(
                 f"{self.partial}: this partial output was written by a different run "
-                f"({_describe_run(info)}; now {_describe_run(wanted)}); resume with the same model and options, "
+                f"({_describe_difference(info, wanted)}); resume with the same model and options, "
                 "or run without --resume to start afresh"
             )
         if not self.partial.exists():
@@ -511,15 +511,33 @@ def _lock_file(meta: Path, path: Path) -> int:
     raise DnallmError(f"{meta}: this file keeps being removed and created again by other runs; write elsewhere")
 
 
-def _describe_run(info: Any) -> str:
-    if not isinstance(info, dict):
+def _describe_difference(info: Any, wanted: dict) -> str:
+    """What differs between the run that wrote a partial output and this one, key by key: ``dtype=float32;
+    now dtype=bfloat16``. Long values (the model folder's files, the inputs' hashes) are named by what in them
+    differs, not printed whole."""
+    if not isinstance(info, dict) or not isinstance(info.get("run"), dict):
         return "no readable description"
-    run = info.get("run") or {}
-    parts = [f"{key}={value}" for key, value in sorted(run.items())]
-    parts.append(f"format={info.get('format')}")
-    if info.get("per_window"):
-        parts.append("per window")
-    return ", ".join(parts)
+    then = {**info["run"], "format": info.get("format"), "per_window": info.get("per_window")}
+    now = {**wanted["run"], "format": wanted.get("format"), "per_window": wanted.get("per_window")}
+    keys = [k for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
+    old = ", ".join(_describe_value(k, then.get(k), now.get(k)) for k in keys)
+    new = ", ".join(_describe_value(k, now.get(k), then.get(k)) for k in keys)
+    return f"{old}; now {new}"
+
+
+def _describe_value(key: str, value: Any, other: Any) -> str:
+    text = f"{key}={value}"
+    if len(text) <= 80:
+        return text
+    if key == "weights" and isinstance(value, list) and isinstance(other, list):
+        mine = {tuple(f[:1]): f for f in value if f}
+        theirs = {tuple(f[:1]): f for f in other if f}
+        changed = sorted(k[0] for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        return f"weights=(the model folder's {', '.join(changed[:3])} with other sizes or times)"
+    if key == "inputs" and isinstance(value, list):
+        return "inputs=(" + ", ".join(str(v.get("path") or v.get("pipe")) if isinstance(v, dict) else str(v)
+                                      for v in value) + " with other contents)"
+    return text[:77] + "..."
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
