@@ -29,13 +29,6 @@ def _windows(n: int, lo: int, hi: int, seed: int) -> list[tuple[str, str]]:
     return tiny_models.genome_windows(n, lo, hi, seed, prefix="w")
 
 
-def _write_fasta(path: Path, records) -> Path:
-    with open(path, "w") as fh:
-        for rid, seq in records:
-            fh.write(f">{rid}\n{seq}\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def bert(model_dirs):
     return dnallm.DNAInference(model_dirs["overlapping_kmer"])
@@ -49,7 +42,7 @@ def test_skip_keeps_every_valid_record_and_lists_the_others(tmp_path, bert, mode
     good = _windows(40, 50, 600, seed=1)
     bad = {5: ("w5", "ACGT-ACGT" * 20), 12: ("w3", "ACGT" * 30), 20: ("w20", "ACG"), 30: ("w30", "")}
     records = [bad.get(i, rec) for i, rec in enumerate(good)]
-    path = _write_fasta(tmp_path / "mixed.fa", records)
+    path = tiny_models.write_fasta(tmp_path / "mixed.fa", records)
     out = tmp_path / "out.tsv"
     code = main(["predict", str(path), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q",
                  "--on-error", "skip"])
@@ -88,7 +81,7 @@ def test_a_skip_reason_is_the_error_without_its_place(source, case, tmp_path, be
     last = {"gap": ("gap", "ACGT-ACGT" * 3), "short": ("short", "ACG"), "duplicate": ("ok", "ACGTACGTAAAC"),
             "empty": ("empty", "")}[case]
     records = [("ok", "ACGTACGTAC"), ("fine", "TTGACGTAGG"), last]
-    items = str(_write_fasta(tmp_path / "in.fa", records)) if source == "fasta" else records
+    items = str(tiny_models.write_fasta(tmp_path / "in.fa", records)) if source == "fasta" else records
     seen = []
     bert.predict(items, on_error="skip", on_skip=seen.append)
     assert [s.id for s in seen] == [last[0]]
@@ -137,7 +130,7 @@ def _kill_midway(argv: list[str], partial: Path, sig: int, min_rows: int = 1) ->
 def big_input(tmp_path_factory, bert):
     folder = tmp_path_factory.mktemp("resume")
     records = _windows(4000, 150, 700, seed=5)
-    path = _write_fasta(folder / "windows.fa", records)
+    path = tiny_models.write_fasta(folder / "windows.fa", records)
     reference = bert.predict(str(path))  # the uninterrupted run
     windows = bert.predict(str(path), per_window=True)
     return path, reference, windows
@@ -239,7 +232,7 @@ def test_resume_of_wide_rows_takes_the_ids_and_keeps_the_columns(suffix, tmp_pat
 
 
 def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path, model_dirs, capsys):
-    fasta = _write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
+    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
     assert main(argv) == 0
@@ -251,7 +244,7 @@ def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path,
 
 
 def test_a_failed_start_leaves_no_partial_files(tmp_path, model_dirs, capsys):
-    fasta = _write_fasta(tmp_path / "in.fa", _windows(3, 100, 300, seed=2))
+    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(3, 100, 300, seed=2))
     model = str(model_dirs["overlapping_kmer"])
     code = main(["predict", str(fasta), "-m", model, "-o", str(tmp_path / "o.tsv"), "-q", "--on-error", "skip",
                  "--skipped", str(tmp_path / "nodir" / "s.tsv")])  # the skipped-records file has no folder
@@ -311,7 +304,7 @@ def test_resume_refuses_another_dtype_and_takes_auto_as_resolved(tmp_path, model
 
     from dnallm.cli import _fingerprint, build_parser
 
-    fasta = _write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
+    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
     whole = tmp_path / "whole.tsv"

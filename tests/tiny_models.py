@@ -55,6 +55,14 @@ def _save(model, tokenizer, path: Path) -> Path:
     return path
 
 
+def write_fasta(path: Path, records) -> Path:
+    """A FASTA file of ``(id, seq)`` pairs, one line per sequence."""
+    with open(path, "w") as fh:
+        for rid, seq in records:
+            fh.write(f">{rid}\n{seq}\n")
+    return path
+
+
 def peak_sequences(n: int = 400) -> list[str]:
     """Real Oct4 training peaks (upper case), for training the BPE vocabulary."""
     seqs = []
