@@ -167,15 +167,6 @@ def _tsv_writer(handle):
     return csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
 
 
-def _empty_columns(args: argparse.Namespace, inf) -> list[str]:
-    """The columns of predict's or embed's output, known from the model before any record runs (a run whose
-    records are all skipped still writes the header)."""
-    base = ["id", "length", "n_windows"]
-    if args.command == "embed":
-        return base + [f"dim_{i}" for i in range(inf.model.config.hidden_size)]
-    return base + (["window", "start", "end"] if getattr(args, "per_window", False) else []) + inf.output_columns
-
-
 def _content_id(path: str) -> dict:
     """What identifies one input's contents: its real path, size (bytes), mtime (ns) and a SHA-256 of all its
     bytes (1.4 s per GB on 2 cores, see benchmarks/resume_fingerprint.py). A pipe or other non-regular file cannot be
@@ -275,19 +266,24 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _check_paths(args: argparse.Namespace) -> None:
-    """Refuse, before anything is written or loaded, an output that is one of the inputs or another output."""
-    outputs = _output_paths(args)
+def _refuse_collisions(outputs: Sequence[tuple[str, str]], inputs: Sequence[str]) -> None:
+    """The one check, before anything is written or loaded, that no output (``(option, path)`` pairs) is one of
+    the inputs or another output of the same run (same real path, hard link or symlink target)."""
     for label, path in outputs:
-        for source in args.fasta:
+        for source in inputs:
             if _same_file(path, source):
                 raise DnallmError(f"{label} {path} is the input {source}: writing it would destroy the input; "
                                   "choose another output name")
     for i, (label, path) in enumerate(outputs):
         for other_label, other in outputs[:i]:
             if _same_file(path, other):
-                raise DnallmError(f"{label} {path} is also {other_label} {other}: one file cannot hold both; "
-                                  "choose different names")
+                raise DnallmError(f"{label} {path} is also the {other_label} output {other}: one file cannot hold "
+                                  "both; choose different names")
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """predict and embed: no output over an input or over another output."""
+    _refuse_collisions(_output_paths(args), args.fasta)
 
 
 def _check_resumable(args: argparse.Namespace) -> None:
@@ -342,7 +338,7 @@ def _stream(args: argparse.Namespace, writer, run, unit: str) -> int:
     try:
         skip_log = _SkipLog(args)
         inf = _load(args)
-        writer.columns_if_empty = _empty_columns(args, inf)
+        writer.columns_if_empty = inf.result_columns(args.command, getattr(args, "per_window", False))
         if writer.resumed_rows and not args.quiet:
             print(f"dnallm: resuming {writer.partial}: {writer.resumed_rows:,} rows ({len(writer.done_ids):,} "
                   "records) done already", file=sys.stderr)
@@ -526,12 +522,7 @@ def _check_output(path: str, flag: str, inputs: Sequence[str], others: Sequence[
         raise DnallmError(f"{flag} {path}: the folder {parent} does not exist; create it first or write elsewhere")
     if not os.access(parent, os.W_OK):
         raise DnallmError(f"{flag} {path}: the folder {parent} is not writable by this user")
-    for given in inputs:
-        if _same_file(path, given):
-            raise DnallmError(f"{flag} {path}: is the input {given}; writing it would destroy the input")
-    for other_flag, other in others:
-        if other is not None and (_same_file(path, other) or os.path.abspath(path) == os.path.abspath(other)):
-            raise DnallmError(f"{flag} {path}: is also the {other_flag} output; give each output its own file")
+    _refuse_collisions([*((f, o) for f, o in others if o is not None), (flag, path)], inputs)
 
 
 def _cmd_attention(args: argparse.Namespace) -> int:
@@ -579,10 +570,8 @@ def _check_output_folder(out, inputs: Sequence[str]) -> None:
         raise DnallmError(f"-o {out}: {existing} is a file, not a folder; the results folder cannot be made there")
     if not os.access(existing, os.W_OK):
         raise DnallmError(f"-o {out}: the folder {existing} is not writable by this user")
-    for name in ("motifs.tsv", "candidates.tsv", "motifs.meme", "logos.png"):
-        for given in inputs:
-            if _same_file(out / name, given):
-                raise DnallmError(f"-o {out}: {out / name} is the input {given}; writing it would destroy the input")
+    _refuse_collisions([(f"-o {out}:", str(out / name))
+                        for name in ("motifs.tsv", "candidates.tsv", "motifs.meme", "logos.png")], inputs)
 
 
 def _cmd_motifs(args: argparse.Namespace) -> int:

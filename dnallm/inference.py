@@ -206,6 +206,15 @@ class DNAInference:
 
     # -- public calls ---------------------------------------------------------------------------------------------
 
+    def result_columns(self, kind: str = "predict", per_window: bool = False) -> list[str]:
+        """The columns of ``predict`` (``kind="predict"``) or ``iter_embed`` (``"embed"``) results, known before
+        any record runs: ``id``, ``length``, ``n_windows`` (then ``window``, ``start``, ``end`` per window), then
+        :attr:`output_columns` or ``dim_0`` ... ``dim_{hidden_size-1}``."""
+        base = ["id", "length", "n_windows"] + (["window", "start", "end"] if per_window else [])
+        if kind == "embed":
+            return base + [f"dim_{i}" for i in range(self.model.config.hidden_size)]
+        return base + self.output_columns
+
     def predict(
         self,
         source: SequenceInput,
@@ -239,9 +248,10 @@ class DNAInference:
         frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil,
                                         on_error=on_error, on_skip=on_skip, both_strands=both_strands))
         if not frames:
-            columns = ["id", "length", "n_windows"] + (["window", "start", "end"] if per_window else [])
-            return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else np.int64) for c in columns}
-                                | {c: pd.Series(dtype=np.float32) for c in self.output_columns})
+            columns = self.result_columns("predict", per_window=per_window)
+            return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else
+                                              np.float32 if c in self.output_columns else np.int64)
+                                 for c in columns})
         return pd.concat(frames, ignore_index=True)
 
     def iter_predict(
