@@ -51,6 +51,11 @@ class FastaFormatError(InputError):
         super().__init__(f"{where}: {reason}", reason=reason)
 
 
+class OptionError(DnallmError, ValueError):
+    """An argument has a value dnallm does not take (``on_error="ignore"``, ``pooling="sum"``); the message
+    lists the values it takes."""
+
+
 class RegistryError(DnallmError, ValueError):
     """models.yaml is malformed, or a name is not in it."""
 
