@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from dnallm.errors import RegistryError
+from dnallm.errors import ModelLoadError, RegistryError
 
 TOKENIZER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer", "bpe", "single_nucleotide")
 KMER_FAMILIES = ("overlapping_kmer", "nonoverlapping_kmer")
@@ -136,7 +137,61 @@ def registry_path() -> Path:
     raise RegistryError("models.yaml is missing from the dnallm installation; reinstall dnallm")
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _urls(value: Any) -> bool:
+    value = [value] if isinstance(value, str) else value
+    return isinstance(value, list) and all(str(s).startswith("https://") for s in value)
+
+
+def _packaged_path(value: Any) -> bool:
+    return (isinstance(value, str) and not Path(value).is_absolute() and ".." not in Path(value).parts
+            and value.startswith("models/"))
+
+
+def _k_fits(k: Any, entry: dict) -> bool:
+    if entry["tokenizer_family"] in KMER_FAMILIES:
+        return isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 8
+    return k is None
+
+
+_HEADS = ("classification", "multilabel", "regression", "masked_lm", "causal_lm", "encoder")
+
+#: (field, test(value, entry), what the value must be): checked in this order on every field the entry has
+_RULES: tuple[tuple[str, Callable[[Any, dict], bool], Callable[[dict], str]], ...] = (
+    ("name", lambda v, e: _text(v), lambda e: "a non-empty string"),
+    ("architecture", lambda v, e: _text(v), lambda e: "a non-empty string"),
+    ("paper", lambda v, e: _text(v), lambda e: "a non-empty string"),
+    ("name", lambda v, e: bool(_NAME.fullmatch(v)), lambda e: "lower case letters, digits, '.', '_' or '-'"),
+    ("hub_id", lambda v, e: isinstance(v, str) and bool(_HUB_ID.fullmatch(v)),
+     lambda e: "a Hugging Face id 'owner/name'"),
+    ("path", lambda v, e: _packaged_path(v), lambda e: "a directory under models/ inside the dnallm package"),
+    ("tokenizer_family", lambda v, e: v in TOKENIZER_FAMILIES, lambda e: f"one of {', '.join(TOKENIZER_FAMILIES)}"),
+    ("k", _k_fits, lambda e: ("an integer from 1 to 8" if e["tokenizer_family"] in KMER_FAMILIES else "null")
+     + f" for the {e['tokenizer_family']} family"),
+    ("max_tokens", lambda v, e: _positive_int(v), lambda e: "a positive integer"),
+    ("max_bp", lambda v, e: _positive_int(v) or (v is None and e["tokenizer_family"] == "bpe"),  # BPE: bp vary
+     lambda e: "a positive integer (null only for the bpe family)"),
+    ("trust_remote_code", lambda v, e: isinstance(v, bool), lambda e: "true or false"),
+    ("license", lambda v, e: v is None or (isinstance(v, str) and bool(v)), lambda e: "a license id or null"),
+    ("source", lambda v, e: _urls(v), lambda e: "an https URL or a list of them"),
+    ("source", lambda v, e: "hub_id" not in e or bool(v), lambda e: "at least one https URL for a hub model"),
+    ("head", lambda v, e: v is None or v in _HEADS, lambda e: f"one of {', '.join(_HEADS)}"),
+    ("outputs", lambda v, e: v is None or _text(v), lambda e: "a non-empty string (the predict columns)"),
+    ("block_size", lambda v, e: v is None or (isinstance(v, int) and v > 0), lambda e: "a positive integer or null"),
+    ("num_random_blocks", lambda v, e: v is None or (isinstance(v, int) and v > 0),
+     lambda e: "a positive integer or null"),
+)
+
+
 def _check_entry(entry: Any, where: str) -> ModelSpec:
+    """One models.yaml entry as a ModelSpec, or a RegistryError naming ``where`` and the field at fault."""
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: expected a mapping of fields, got {type(entry).__name__}")
     unknown = sorted(set(entry) - _FIELDS)
@@ -147,63 +202,17 @@ def _check_entry(entry: Any, where: str) -> ModelSpec:
     missing = [key for key in _REQUIRED if key not in entry]
     if missing:
         raise RegistryError(f"{where}: missing field(s) {', '.join(missing)}")
-
-    def bad(field: str, expected: str) -> RegistryError:
-        return RegistryError(f"{where}: field '{field}' must be {expected}, not {entry[field]!r}")
-
-    for key in ("name", "architecture", "paper"):
-        if not isinstance(entry[key], str) or not entry[key].strip():
-            raise bad(key, "a non-empty string")
-    if not _NAME.fullmatch(entry["name"]):
-        raise bad("name", "lower case letters, digits, '.', '_' or '-'")
     if ("hub_id" in entry) == ("path" in entry):
         raise RegistryError(f"{where}: give exactly one of 'hub_id' (a hub model) or 'path' (a packaged model)")
-    if "hub_id" in entry:
-        if not isinstance(entry["hub_id"], str) or not _HUB_ID.fullmatch(entry["hub_id"]):
-            raise bad("hub_id", "a Hugging Face id 'owner/name'")
-        if "source" not in entry:
-            raise RegistryError(f"{where}: missing field(s) source")
-    else:
-        location = entry["path"]
-        inside = isinstance(location, str) and not Path(location).is_absolute() and ".." not in Path(location).parts
-        if not inside or not location.startswith("models/"):
-            raise bad("path", "a directory under models/ inside the dnallm package")
-    family = entry["tokenizer_family"]
-    if family not in TOKENIZER_FAMILIES:
-        raise bad("tokenizer_family", f"one of {', '.join(TOKENIZER_FAMILIES)}")
-    k = entry["k"]
-    if family in KMER_FAMILIES:
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 8:
-            raise bad("k", f"an integer from 1 to 8 for the {family} family")
-    elif k is not None:
-        raise bad("k", f"null for the {family} family")
-    for key in ("max_tokens", "max_bp"):
-        if key == "max_bp" and entry[key] is None and family == "bpe":
-            continue  # BPE tokens vary in length; some cards state no bp length
-        if not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] <= 0:
-            raise bad(key, "a positive integer" + (" (null only for the bpe family)" if key == "max_bp" else ""))
-    if not isinstance(entry["trust_remote_code"], bool):
-        raise bad("trust_remote_code", "true or false")
-    if entry["license"] is not None and (not isinstance(entry["license"], str) or not entry["license"]):
-        raise bad("license", "a license id or null")
-    source = entry.get("source", [])  # required for hub models (checked above)
-    if isinstance(source, str):
-        source = [source]
-    if not isinstance(source, list) or not all(str(s).startswith("https://") for s in source):
-        raise bad("source", "an https URL or a list of them")
-    if "hub_id" in entry and not source:
-        raise bad("source", "at least one https URL for a hub model")
-    heads = ("classification", "multilabel", "regression", "masked_lm", "causal_lm", "encoder")
-    if entry.get("head") is not None and entry["head"] not in heads:
-        raise bad("head", f"one of {', '.join(heads)}")
-    if entry.get("outputs") is not None and (not isinstance(entry["outputs"], str) or not entry["outputs"].strip()):
-        raise bad("outputs", "a non-empty string (the predict columns)")
-    for key in ("block_size", "num_random_blocks"):
-        if entry.get(key) is not None and (not isinstance(entry[key], int) or entry[key] <= 0):
-            raise bad(key, "a positive integer or null")
+    if "hub_id" in entry and "source" not in entry:
+        raise RegistryError(f"{where}: missing field(s) source")
+    for key, test, expected in _RULES:
+        if key in entry and not test(entry[key], entry):
+            raise RegistryError(f"{where}: field '{key}' must be {expected(entry)}, not {entry[key]!r}")
     values = dict(entry)
     values.setdefault("hub_id", None)
-    values["source"] = tuple(source)
+    source = values.get("source", [])
+    values["source"] = (source,) if isinstance(source, str) else tuple(source)
     if values.get("parameters") is not None:
         values["parameters"] = str(values["parameters"])
     return ModelSpec(**values)
@@ -261,6 +270,23 @@ def get_spec(name: str, registry: dict[str, ModelSpec] | None = None) -> ModelSp
     raise RegistryError(f"unknown model name '{name}'{hint} (run `dnallm models` for the list)")
 
 
+def is_explicit_path(model: str | Path) -> bool:
+    """Whether ``model`` can only mean a local directory: a ``Path``, or a string starting with ``/``, ``./``,
+    ``../``, ``~`` or ``.\\``, or holding a backslash (never a registry name or a hub id)."""
+    name = str(model)
+    return isinstance(model, Path) or name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name
+
+
+def hub_missing_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
+    """The error for a model ``name`` that is not a local directory and whose hub id ``source`` the Hugging Face
+    hub did not provide (``exc``, the hub's error: its first line is quoted)."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ModelLoadError(
+        f"cannot load '{name}': it is not a local directory and the Hugging Face hub did not provide "
+        f"'{source}' ({reason}); check the name and your network, or pass a local directory"
+    )
+
+
 def resolve_model(model: str | Path, registry: dict[str, ModelSpec] | None = None) -> tuple[str, ModelSpec | None]:
     """Where ``model`` is loaded from: ``(local directory or hub id, its registry entry or None)``.
 
@@ -270,7 +296,7 @@ def resolve_model(model: str | Path, registry: dict[str, ModelSpec] | None = Non
     anything else is a hub id (registered or not).
     """
     name = str(model)
-    explicit = isinstance(model, Path) or name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name
+    explicit = is_explicit_path(model)
     if not explicit:
         registry = registry if registry is not None else load_registry()
         key = name.strip().lower()
