@@ -15,7 +15,7 @@ from dnallm.tokenization import DNATokenizer, Encoding, detect_family, load_toke
 
 __version__ = "0.1.0"
 
-_LAZY = {"DNAInference": "dnallm.inference", "RunStats": "dnallm.inference"}
+_LAZY = {"DNAInference": "dnallm.inference", "RunStats": "dnallm.runner"}
 
 
 def __getattr__(name: str):

@@ -1,4 +1,6 @@
-"""Attention over base pairs: extract chosen layers' attention with eager attention, project tokens onto bases.
+"""Attention over base pairs: project token attention onto bases; refuse a map that cannot fit in memory.
+
+The forward pass that captures the weights is :mod:`dnallm.attention_capture`.
 
 Projection rule (every tokenizer family): a token spreads its weight evenly over the bases it covers
 (``weight / width`` to each base); a base covered by several tokens (overlapping k-mers) takes the mean of the

@@ -209,11 +209,10 @@ def attention_map(runner: Any, rec: Record, enc: Encoding, layers: Layers, heads
 def attention_track(runner: Any, rec: Record, layer: int, head: Heads, query: str) -> np.ndarray:
     """Per-bp attention received over a whole record, ``(length,)``: each window's track, averaged where
     windows overlap (see :mod:`dnallm.attention` for the projection and the query)."""
-    heads = "mean" if head == "mean" else head
     total = np.zeros(len(rec))
     count = np.zeros(len(rec))
     for enc in runner.windows(rec):  # tokenized once, every window run
-        amap = attention_map(runner, rec, enc, layer, heads, query, max_bins=1)
-        total[amap.start : amap.end] += amap.track_for(amap.layers[0], heads)
+        amap = attention_map(runner, rec, enc, layer, head, query, max_bins=1)
+        total[amap.start : amap.end] += amap.track_for(amap.layers[0], head)
         count[amap.start : amap.end] += 1
     return total / np.maximum(count, 1)

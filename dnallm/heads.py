@@ -114,7 +114,8 @@ def _mean_log_prob(model: Any, batch: Batch, shift: bool) -> Any:
 
 
 def _hidden(model: Any, batch: Batch) -> Any:
-    return model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state.float()
+    hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    return hidden.float()
 
 
 def _mean_pool(model: Any, batch: Batch) -> Any:
@@ -128,6 +129,8 @@ def _max_pool(model: Any, batch: Batch) -> Any:
 
 
 _CLASSIFIER = "AutoModelForSequenceClassification"
+#: the head of a bare encoder, and of a model whose task head is not in its weights: nothing to predict
+ENCODER = "encoder"
 
 HEADS: dict[str, Head] = {
     head.name: head
@@ -139,7 +142,7 @@ HEADS: dict[str, Head] = {
              auto_class="AutoModelForMaskedLM"),
         Head("causal_lm", lambda c: ["mean_log_prob"], lambda m, b: _mean_log_prob(m, b, True),
              auto_class="AutoModelForCausalLM"),
-        Head("encoder", lambda c: [], None, auto_class="AutoModel"),
+        Head(ENCODER, lambda c: [], None, auto_class="AutoModel"),
         Head("embed_mean", _dims, _mean_pool),
         Head("embed_cls", _dims, lambda m, b: _hidden(m, b)[:, 0], needs_prefix=True),
         Head("embed_max", _dims, _max_pool, combine=max_of_windows),
@@ -166,7 +169,7 @@ def detect_head(config: Any) -> str:
     if arch.endswith(("ForCausalLM", "LMHeadModel")):
         return "causal_lm"
     if arch.endswith("Model") or not arch:
-        return "encoder"
+        return ENCODER
     raise ModelLoadError(
         f"dnallm does not know what {arch} predicts; it runs sequence classifiers and regressors, masked and causal "
         "language models, and bare encoders (for embed)"

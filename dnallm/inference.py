@@ -1,37 +1,28 @@
 """DNAInference: a thin facade that loads a model once and gives one result per record, in input order.
 
-Aggregation rule for records longer than the model's input: every window is run, and a record's output combines
-its windows' outputs by its head's rule (:mod:`dnallm.heads`: the mean, each window weighted equally, except the
-element-wise maximum for ``pooling="max"``). ``predict(..., per_window=True)`` returns the windows' own outputs
-with their bp coordinates. ``both_strands=True`` (CLI ``--both-strands``) runs every window also as its reverse
-complement and takes the mean of the two (:mod:`dnallm.runner`).
-
-The work is done below: :mod:`dnallm.modeling` loads, :mod:`dnallm.runner` batches and runs,
-:mod:`dnallm.heads` post-processes, :mod:`dnallm.attention_capture` draws attention.
+A long record's windows all run; its output combines theirs by its head's rule (:mod:`dnallm.heads`).
+:mod:`dnallm.modeling` loads, :mod:`dnallm.runner` batches and runs, :mod:`dnallm.heads` post-processes,
+:mod:`dnallm.attention_capture` draws attention; this class only chooses among them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from dnallm import heads
-from dnallm.errors import DnallmError
+from dnallm.attention import AttentionMap
 from dnallm.io.fasta import Record, SequenceInput, SkipCallback, iter_records
 from dnallm.io.options import InputOptions
 from dnallm.modeling import load_model
 from dnallm.registry import DEFAULT_MODEL
-from dnallm.runner import Chunk, Runner, RunStats
-
-if TYPE_CHECKING:
-    from dnallm.attention import AttentionMap
-
-__all__ = ["DNAInference", "RunStats"]
+from dnallm.results import empty_frame, frame
+from dnallm.runner import Runner, check_batch_tokens
 
 RecordLike = Record | tuple[str, str] | str
 
@@ -62,10 +53,9 @@ class DNAInference:
         head: what the model computes (see :mod:`dnallm.heads`): decides the columns of :meth:`predict`.
         output_columns: those columns.
         last_run: :class:`RunStats` of the last call.
-        trained_length_bp: ``(shortest, longest)`` bp of the sequences the model was trained on, where its
-            config.json states it (``"dnallm_trained_length_bp": [min, max]``, as the embedded demo model's does),
-            else None. Records shorter than half the shortest or longer than twice the longest are counted in
-            one warning per run: the model's outputs there are extrapolations.
+        trained_length_bp: ``(shortest, longest)`` bp the model was trained on, from config.json's
+            ``"dnallm_trained_length_bp": [min, max]`` (the demo model has it), else None. Records under half the
+            shortest or over twice the longest are counted in one warning per run: outputs there extrapolate.
     """
 
     def __init__(self, model: str | Path | None = None, *, device: str | torch.device = "auto",
@@ -74,15 +64,12 @@ class DNAInference:
                  tokenizer_family: str | None = None, k: int | None = None, max_tokens: int | None = None,
                  window_overlap: int | None = None, allow_pickle: bool = False):
         model = DEFAULT_MODEL if model is None else model
-        if max_batch_tokens is not None and max_batch_tokens < 1:
-            raise DnallmError(f"max_batch_tokens must be positive, not {max_batch_tokens}")
+        self.name = str(model)
+        check_batch_tokens(max_batch_tokens)  # before a model loads
         self._loaded = load_model(model, device=device, dtype=dtype, attn_implementation=attn_implementation,
                                   trust_remote_code=trust_remote_code, revision=revision, allow_pickle=allow_pickle,
                                   tokenizer_family=tokenizer_family, k=k, max_tokens=max_tokens,
                                   window_overlap=window_overlap)
-        self.name = str(model)
-        if max_batch_tokens is None:
-            max_batch_tokens = 16384 if self.device.type == "cuda" else 4096
         self.runner = Runner(self._loaded, max_batch_tokens, window_overlap, self._loaded.trained_length_bp)
         self.output_columns = heads.HEADS[self.head].columns(self.model.config)
 
@@ -103,11 +90,9 @@ class DNAInference:
                              doc="Records are planned into batches this many batches' worth of tokens at a time.")
 
     def __repr__(self) -> str:
-        return (
-            f"DNAInference({self.name!r}, head={self.head!r}, device={str(self.device)!r}, "
-            f"dtype={str(self.dtype).removeprefix('torch.')!r}, attn={self.attn_implementation!r}, "
-            f"tokenizer={self.tokenizer!r})"
-        )
+        dtype = str(self.dtype).removeprefix("torch.")
+        return (f"DNAInference({self.name!r}, head={self.head!r}, device={str(self.device)!r}, dtype={dtype!r}, "
+                f"attn={self.attn_implementation!r}, tokenizer={self.tokenizer!r})")
 
     def result_columns(self, kind: str = "predict", per_window: bool = False) -> list[str]:
         """The columns of ``predict`` (``kind="predict"``) or ``iter_embed`` (``"embed"``) results, known before
@@ -134,7 +119,7 @@ class DNAInference:
                 The skipped records are in ``last_run.skipped`` and passed to ``on_skip`` (on the calling thread,
                 before the results of the records after them).
             both_strands: each window's output is the mean of its own and its reverse complement's outputs (see
-                the module's docstring); coordinates stay on the forward strand.
+                :mod:`dnallm.runner`); coordinates stay on the forward strand.
 
         Returns:
             DataFrame with ``id``, ``length`` (bp), ``n_windows``, then :attr:`output_columns` (float32, the
@@ -142,7 +127,9 @@ class DNAInference:
         """
         frames = list(self.iter_predict(source, per_window=per_window, progress=progress, iupac=iupac, uracil=uracil,
                                         on_error=on_error, on_skip=on_skip, both_strands=both_strands))
-        return pd.concat(frames, ignore_index=True) if frames else self._empty(per_window)
+        if not frames:
+            return empty_frame(self.result_columns("predict", per_window=per_window), self.output_columns)
+        return pd.concat(frames, ignore_index=True)
 
     def iter_predict(self, source: SequenceInput, *, per_window: bool = False, progress: bool = False,
                      iupac: str = "n", uracil: str = "t", on_error: str = "fail", on_skip: SkipCallback | None = None,
@@ -156,7 +143,7 @@ class DNAInference:
         options = InputOptions(iupac, uracil, on_error, on_skip)
         for chunk in self.runner.run(source, head, options, exclude_ids=exclude_ids, both_strands=both_strands,
                                      progress=progress):
-            yield _frame(chunk, self.output_columns, chunk.values if per_window else chunk.per_record(head),
+            yield frame(chunk, self.output_columns, chunk.values if per_window else chunk.per_record(head),
                          per_window)
 
     def embed(self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
@@ -174,35 +161,21 @@ class DNAInference:
             ids in input order, and a float32 array ``(n_records, hidden_size)``. Long records combine their
             windows' embeddings (the mean; the maximum for ``"max"``).
         """
-        ids: list[str] = []
-        arrays = [np.zeros((0, self.model.config.hidden_size), dtype=np.float32)]
-        for chunk, vectors in self._embed_chunks(source, pooling, progress, InputOptions(iupac, uracil, on_error,
-                                                                                        on_skip), (), both_strands):
-            ids.extend(r.id for r in chunk.records)
-            arrays.append(vectors)
-        return ids, np.concatenate(arrays)
+        frames = list(self.iter_embed(source, pooling=pooling, progress=progress, iupac=iupac, uracil=uracil,
+                                      on_error=on_error, on_skip=on_skip, both_strands=both_strands))
+        vectors = [f.iloc[:, 3:].to_numpy(np.float32) for f in frames]
+        return ([i for f in frames for i in f["id"]],
+                np.concatenate(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), np.float32))
 
     def iter_embed(self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
                    uracil: str = "t", on_error: str = "fail", on_skip: SkipCallback | None = None,
                    exclude_ids: Container[str] = (), both_strands: bool = False) -> Iterator[pd.DataFrame]:
         """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
-        columns = self.result_columns("embed")[3:]
-        for chunk, vectors in self._embed_chunks(source, pooling, progress, InputOptions(iupac, uracil, on_error,
-                                                                                        on_skip), exclude_ids,
-                                                 both_strands):
-            yield _frame(chunk, columns, vectors, per_window=False)
-
-    def _embed_chunks(self, source: SequenceInput, pooling: str, progress: bool, options: InputOptions,
-                      exclude_ids: Container[str], both_strands: bool) -> Iterator[tuple[Chunk, np.ndarray]]:
         head = heads.pooling_head(pooling, bool(len(self.tokenizer.prefix_ids)), self.name)
-        for chunk in self.runner.run(source, head, options, exclude_ids=exclude_ids, both_strands=both_strands,
-                                     progress=progress):
-            yield chunk, chunk.per_record(head)
-
-    def _empty(self, per_window: bool) -> pd.DataFrame:
-        columns = self.result_columns("predict", per_window=per_window)
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else np.float32 if c in self.output_columns
-                                          else np.int64) for c in columns})
+        columns = self.result_columns("embed")[3:]
+        for chunk in self.runner.run(source, head, InputOptions(iupac, uracil, on_error, on_skip),
+                                     exclude_ids=exclude_ids, both_strands=both_strands, progress=progress):
+            yield frame(chunk, columns, chunk.per_record(head), per_window=False)
 
     # -- attention ----------------------------------------------------------------------------------------------
 
@@ -274,20 +247,3 @@ class DNAInference:
         amap = self.attentions(record, layers=layer, heads=heads_kept, window=window, region=region,
                                max_bins=max_bins)
         return plot_attention(amap, head=head, region=region, track=track, max_bins=max_bins, **kwargs)
-
-
-def _frame(chunk: Chunk, columns: list[str], values: np.ndarray, per_window: bool) -> pd.DataFrame:
-    """A chunk's rows: ``id``, ``length``, ``n_windows`` (with ``per_window``: ``window``, ``start``, ``end``
-    and one row per window), then ``values`` under ``columns``."""
-    counts = chunk.counts
-    frame = pd.DataFrame(values, columns=columns)
-    repeat = counts if per_window else 1
-    if per_window:
-        flat = chunk.flat
-        frame.insert(0, "end", [w.end for w in flat])
-        frame.insert(0, "start", [w.start for w in flat])
-        frame.insert(0, "window", [w.window for w in flat])
-    frame.insert(0, "n_windows", np.repeat(counts, repeat))
-    frame.insert(0, "length", np.repeat([len(r) for r in chunk.records], repeat))
-    frame.insert(0, "id", np.repeat([r.id for r in chunk.records], repeat))
-    return frame

@@ -144,12 +144,19 @@ class _StrandWindows(list):
     reverse: list[Encoding]
 
 
+def check_batch_tokens(max_batch_tokens: int | None) -> None:
+    """Refuse a token budget no batch can keep."""
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise DnallmError(f"max_batch_tokens must be positive, not {max_batch_tokens}")
+
+
 class Runner:
     """Runs records or token windows through one loaded model in token-budget batches.
 
     Args:
         loaded: the :class:`dnallm.modeling.LoadedModel` (model, tokenizer, head, device, dtype, backend).
-        max_batch_tokens: the most tokens (padding included) one forward pass may hold.
+        max_batch_tokens: the most tokens (padding included) one forward pass may hold (None: 4,096 on a CPU,
+            16,384 on a GPU).
         window_overlap: tokens shared by consecutive windows of a long record (None: the tokenizer's default).
         trained_length_bp: ``(shortest, longest)`` bp the model was trained on, or None.
     """
@@ -159,8 +166,11 @@ class Runner:
     #: ... and at most this many records at a time
     chunk_records = 8192
 
-    def __init__(self, loaded: Any, max_batch_tokens: int, window_overlap: int | None = None,
+    def __init__(self, loaded: Any, max_batch_tokens: int | None = None, window_overlap: int | None = None,
                  trained_length_bp: tuple[int, int] | None = None):
+        check_batch_tokens(max_batch_tokens)
+        if max_batch_tokens is None:  # a GPU runs larger batches well; a CPU wastes least on small ones
+            max_batch_tokens = 16384 if loaded.device.type == "cuda" else 4096
         self.loaded = loaded
         self.max_batch_tokens = max_batch_tokens
         self.window_overlap = window_overlap
@@ -188,7 +198,7 @@ class Runner:
         pending: list[Skipped] = []
         quiet = replace(options, on_skip=pending.append) if options.skipping else options
         try:
-            records = iter_records(source, options=quiet)
+            records = iter_records(source, iupac=quiet.iupac, uracil=quiet.uracil, on_error=quiet.on_error, on_skip=quiet.on_skip)  # TODO options=
             for chunk in prefetch(self._chunks(records, pending, exclude_ids, both_strands, options.skipping)):
                 for item in chunk.skipped:
                     stats.skipped.append(item)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from dnallm.errors import ModelLoadError
+from dnallm.heads import ENCODER
 
 logger = logging.getLogger(__name__)
 
@@ -195,12 +196,12 @@ def check_loading_info(net: Any, info: dict, name: str, head: str) -> str:
             "with these weights"
         )
     if missing:
-        if head == "encoder":
+        if head == ENCODER:
             logger.info("%s: the pooler is not in the weights (%s); embed does not use it", name, _few(missing))
             return head
         logger.warning(
             "%s: the weights have no %s head (%s not in the weights): its encoder is pretrained but the head would "
             "be random, so it loads as a bare encoder: embed works, predict refuses", name, head, _few(missing),
         )
-        return "encoder"
+        return ENCODER
     return head

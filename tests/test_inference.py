@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
 from dnallm import DNAInference, DnallmError, read_fasta
-from dnallm.modeling import bigbird_full_attention_limit
+from dnallm.bigbird import full_attention_limit as bigbird_full_attention_limit
 
 # (builder family, head): the models the issue names
 CASES = {
@@ -215,7 +215,7 @@ def test_user_errors(case_dirs, tmp_path):
     with pytest.raises(DnallmError, match="record 'tiny': 4 bp is shorter than one 6-mer"):
         inf.predict({"ok": "ACGTACGT", "tiny": "ACGT"})
     with pytest.raises(DnallmError, match="unknown pooling"):
-        inf.embed(["ACGTACGT"], pooling="max")
+        inf.embed(["ACGTACGT"], pooling="sum")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -105,10 +105,10 @@ def test_an_index_naming_a_missing_or_outside_file_is_refused(bert, tmp_path):
 def test_torch_load_refuses_while_a_model_loads():
     """Whatever path transformers takes (a hub repository's shards included), torch.load cannot unpickle during
     a load without allow_pickle, and works again afterwards."""
-    from dnallm.modeling import _no_unpickling
+    from dnallm.weights import no_unpickling
 
     original = torch.load
-    with _no_unpickling("some/model", allow_pickle=False):
+    with no_unpickling("some/model", allow_pickle=False):
         with pytest.raises(ModelLoadError, match="'some/model'.*shard.bin, a Python pickle"):
             torch.load("/somewhere/shard.bin")
     assert torch.load is original

@@ -10,9 +10,9 @@ import torch
 from transformers import BertForSequenceClassification, BigBirdForSequenceClassification, EsmForMaskedLM
 
 from dnallm import DNAInference, DnallmError
+from dnallm.heads import detect_head
 from dnallm.modeling import (
     choose_attn_implementation,
-    detect_head,
     flash_attn_importable,
     resolve_device,
     resolve_dtype,
