@@ -16,6 +16,7 @@ import numpy as np
 
 from dnallm.errors import InputError, TokenizerError
 from dnallm.io.fasta import Record
+from dnallm.registry import TOKENIZER_FAMILIES
 
 #: byte -> code: A 0, C 1, G 2, T 3, N 4, anything else 5
 _CODES = np.full(256, 5, dtype=np.uint8)
@@ -283,7 +284,6 @@ class DNATokenizer:
         verify: bool = True,
     ) -> DNATokenizer:
         """Wrap a Hugging Face tokenizer in its family's class, detecting the family when not given."""
-        from dnallm.registry import TOKENIZER_FAMILIES
         from dnallm.tokenizers import FAMILY_CLASSES, detect_family  # the subclasses, built on this module
 
         if family is None:
