@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from dnallm.cli import _content_id, _weights_id
-from dnallm.io.fasta import _check_unchanged, _file_state
+from dnallm.io.files import check_unchanged as _check_unchanged
+from dnallm.io.files import file_state as _file_state
 
 
 def main() -> None:

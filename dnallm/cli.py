@@ -176,7 +176,7 @@ def _content_id(path: str) -> dict:
 
     from pathlib import Path
 
-    from dnallm.io.fasta import _check_path
+    from dnallm.io.files import check_path as _check_path
 
     if path != "-":
         _check_path(Path(path))  # a missing or unreadable input is named as the reader names it

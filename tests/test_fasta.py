@@ -385,7 +385,7 @@ def test_duplicates_far_apart_and_in_non_utf8_ids(tmp_path):
 @given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)])),
                 max_size=3000))
 def test_id_hash_table_answers_like_a_set(keys):
-    from dnallm.io.fasta import _IdHashes
+    from dnallm.io.idhashes import IdHashes as _IdHashes
 
     table, reference = _IdHashes(size=8), set()
     for key in keys:
@@ -397,7 +397,7 @@ def test_id_hash_table_answers_like_a_set(keys):
 
 def test_id_hash_table_stays_small():
     """The duplicate check of a long file costs at most 32 bytes a record (a set of Python ints: about 70)."""
-    from dnallm.io.fasta import _IdHashes
+    from dnallm.io.idhashes import IdHashes as _IdHashes
 
     table = _IdHashes()
     for i in range(300_000):
