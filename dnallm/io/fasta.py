@@ -31,6 +31,10 @@ read by default (``on_error="fail"``). With ``on_error="skip"`` that record is l
 ``on_skip`` callback as a :class:`Skipped` (id, where, reason) and logged, and reading goes on; the first of two
 records with the same id is kept. Errors of the file itself (missing, unreadable, binary, not gzip, truncated
 gzip, text before the first header, no records) always stop the read.
+
+This module holds the FASTA parser and :func:`iter_records`, the dispatch over every input shape; the alphabet
+policy is in :mod:`dnallm.io.alphabet`, in-memory inputs in :mod:`dnallm.io.records`, opening and checking files
+(and spooling streams) in :mod:`dnallm.io.files`. The policy travels as one :class:`InputOptions`.
 """
 
 from __future__ import annotations
