@@ -1,6 +1,6 @@
 """What --resume's input fingerprint and the changed-input check cost: writes a FASTA of --gb gigabytes (default 1)
-to a temporary folder and times dnallm.cli._content_id (the SHA-256 of the input's bytes, paid once at the start
-of every predict/embed run with -o FILE), _weights_id on a model folder (sizes and mtimes, no contents), and the
+to a temporary folder and times fingerprint.content_id (the SHA-256 of the input's bytes, paid once at the start
+of every predict/embed run with -o FILE), weights_id on a model folder (sizes and mtimes, no contents), and the
 end-of-file change check of the reader (two stat calls).
 
     python benchmarks/resume_fingerprint.py [--gb 1]
@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dnallm.cli import _content_id, _weights_id
-from dnallm.io.fasta import _check_unchanged, _file_state
+from dnallm.io.files import check_unchanged, file_state
+from dnallm.io.fingerprint import content_id, weights_id
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
             while fh.read(1 << 24):
                 pass
         t = time.perf_counter()
-        ident = _content_id(str(path))
+        ident = content_id(str(path))
         hashed = time.perf_counter() - t
         folder = Path(tmp) / "model"
         folder.mkdir()
@@ -46,12 +46,12 @@ def main() -> None:
             (folder / name).write_bytes(b"x" * 1000)
         t = time.perf_counter()
         for _ in range(100):
-            _weights_id(str(folder))
+            weights_id(str(folder))
         weights = (time.perf_counter() - t) / 100
-        state = _file_state(path)
+        state = file_state(path)
         t = time.perf_counter()
         for _ in range(1000):
-            _check_unchanged(path, state)
+            check_unchanged(path, state)
         check = (time.perf_counter() - t) / 1000
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"input: {size / 1e9:.2f} GB FASTA, {n:,} records (page cache warm)")

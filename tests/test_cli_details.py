@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 import dnallm  # noqa: E402
 from dnallm import cli  # noqa: E402
+from dnallm.io.atomic import write_bedgraph  # noqa: E402
 from dnallm.motifs import PFM, DiscoveredMotif, plot_logos, reverse_complement  # noqa: E402
 
 
@@ -87,10 +88,10 @@ def test_bedgraph_is_written_whole_or_not_at_all(tmp_path):
             raise RuntimeError("disk trouble")
 
     with pytest.raises(RuntimeError):
-        cli.write_bedgraph(str(path), Unprintable(), [1.0, 2.0], "t")
+        write_bedgraph(str(path), Unprintable(), [1.0, 2.0], "t")
     assert path.read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bedgraph"]
-    cli.write_bedgraph(str(path), "chr1", [1.0, 1.0, 2.0], "t", start=10)
+    write_bedgraph(str(path), "chr1", [1.0, 1.0, 2.0], "t", start=10)
     assert path.read_text().splitlines()[1:] == ["chr1\t10\t12\t1", "chr1\t12\t13\t2"]
 
 

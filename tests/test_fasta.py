@@ -385,7 +385,7 @@ def test_duplicates_far_apart_and_in_non_utf8_ids(tmp_path):
 @given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)])),
                 max_size=3000))
 def test_id_hash_table_answers_like_a_set(keys):
-    from dnallm.io.fasta import _IdHashes
+    from dnallm.io.idhashes import IdHashes as _IdHashes
 
     table, reference = _IdHashes(size=8), set()
     for key in keys:
@@ -397,10 +397,31 @@ def test_id_hash_table_answers_like_a_set(keys):
 
 def test_id_hash_table_stays_small():
     """The duplicate check of a long file costs at most 32 bytes a record (a set of Python ints: about 70)."""
-    from dnallm.io.fasta import _IdHashes
+    from dnallm.io.idhashes import IdHashes as _IdHashes
 
     table = _IdHashes()
     for i in range(300_000):
         assert not table.add(hash(f"w{i}"))
     assert table.add(hash("w123456")) and not table.add(hash("w300000"))
     assert len(table._slots) * table._slots.itemsize <= 32 * 300_001
+
+
+def test_readers_take_the_policy_as_one_options_object(tmp_path, caplog):
+    """options=InputOptions(...) reads as the four keywords do; a skipped record reaches options.report (so on_skip)
+    once, after an info line; options and a keyword together, or a bad value, are an OptionError."""
+    from dnallm.errors import OptionError
+    from dnallm.io.options import InputOptions
+
+    path = tmp_path / "x.fa"
+    path.write_text(">a\nACGU\n>b\nAC-T\n>c\nACGT\n")
+    skipped = []
+    options = InputOptions(uracil="t", on_error="skip", on_skip=skipped.append)
+    with caplog.at_level(logging.INFO, logger="dnallm"):
+        ids = [r.id for r in iter_records(str(path), options=options)]
+    assert ids == ["a", "c"] and [s.id for s in skipped] == ["b"] and "skipped record 'b'" in caplog.text
+    assert [r.id for r in read_fasta(path, options=options)] == ["a", "c"] and len(skipped) == 2
+    assert [r.seq for r in iter_records({"x": "acgu"}, options=InputOptions())] == ["ACGT"]
+    with pytest.raises(OptionError, match="not both"):
+        list(iter_records(str(path), options=options, iupac="error"))
+    with pytest.raises(OptionError, match="on_error must be 'fail' or 'skip'"):
+        read_fasta(path, on_error="ignore")

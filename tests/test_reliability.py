@@ -302,7 +302,8 @@ def test_a_lock_file_removed_while_being_locked_is_locked_again(tmp_path, monkey
 def test_resume_refuses_another_dtype_and_takes_auto_as_resolved(tmp_path, model_dirs, capsys):
     import pandas as pd
 
-    from dnallm.cli import _fingerprint, build_parser
+    from dnallm.cli import build_parser
+    from dnallm.commands import resume_fingerprint as _fingerprint
 
     fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
     out = tmp_path / "o.tsv"

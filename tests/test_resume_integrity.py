@@ -229,7 +229,8 @@ def test_an_id_repeated_across_inputs_names_both_places(tmp_path, model, capsys)
 
 
 def test_resume_fingerprint_covers_each_of_several_inputs(tmp_path, model, capsys):
-    from dnallm.cli import _fingerprint, build_parser
+    from dnallm.cli import build_parser
+    from dnallm.commands import resume_fingerprint as _fingerprint
 
     fa = tiny_models.write_fasta(tmp_path / "a.fa", _windows(3, seed=11, prefix="a"))
     fb = tiny_models.write_fasta(tmp_path / "b.fa", _windows(3, seed=12, prefix="b"))
