@@ -10,6 +10,7 @@ import gzip
 import io
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
