@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 
 def peak_mb() -> float:
@@ -52,11 +51,11 @@ def child(model_dir: str, layers: str, heads: str) -> None:
 
 
 def main() -> None:
-    import tiny_models
+    from dnallm import testing
 
     with tempfile.TemporaryDirectory() as tmp:
         # GENA-LM-like attention shape: more layers and heads than the test model
-        path = tiny_models.build_bigbird(
+        path = testing.build_bigbird(
             Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3,
             shape=dict(num_hidden_layers=6, num_attention_heads=8, hidden_size=256, intermediate_size=512),
         )

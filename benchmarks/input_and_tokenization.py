@@ -3,7 +3,7 @@
     python benchmarks/input_and_tokenization.py [--repeats 5]
 
 Prints a Markdown table: medians over the repeats, one process, one thread (torch is not involved).
-The tokenizers are the tiny test models' (tests/tiny_models.py): the vocabulary size does not change
+The tokenizers are the tiny test models' (dnallm/testing.py): the vocabulary size does not change
 the cost of the lookup-table families; BPE speed depends on its merges.
 """
 
@@ -13,7 +13,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,11 +20,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-import tiny_models  # noqa: E402
 
 import dnallm  # noqa: E402
+from dnallm import testing  # noqa: E402
 
 DATA = REPO / "examples" / "data"
 
@@ -63,7 +60,7 @@ def main() -> None:
     print("\n| tokenizer family | C. diphtheriae, one 2.46 Mb record: Mbp/s | 7,797 peaks of 200 bp: Mbp/s |")
     print("|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for family, build in tiny_models.BUILDERS.items():
+        for family, build in testing.BUILDERS.items():
             tok = dnallm.load_tokenizer(build(Path(tmp) / family))
             t_genome = median_time(lambda: tok.tokenize(genome.seq), args.repeats)
             t_peaks = median_time(lambda: [tok.tokenize(s) for s in peaks], args.repeats)

@@ -17,14 +17,11 @@ import contextlib
 import cProfile
 import io
 import pstats
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import throughput  # noqa: E402  (the benchmark's models, data and dnallm pipeline)
+import throughput  # the benchmark's models, data and dnallm pipeline (benchmarks/, the script's own folder)
 
 import dnallm  # noqa: E402
 import dnallm.inference  # noqa: E402

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,12 +21,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
-import tiny_models  # noqa: E402
 
 import dnallm  # noqa: E402
+from dnallm import testing  # noqa: E402
 from dnallm.io.writers import ResultWriter, read_results  # noqa: E402
 
 
@@ -56,7 +54,7 @@ def main() -> None:
         tmp = Path(tmp)
         fasta = tmp / "big.fa"
         write_fasta(fasta, args.records)
-        inf = dnallm.DNAInference(tiny_models.build_dnabert(tmp / "model", max_tokens=256))
+        inf = dnallm.DNAInference(testing.build_dnabert(tmp / "model", max_tokens=256))
         out = tmp / "out.parquet"
         samples = [(0, rss_mb())]
         start = time.perf_counter()

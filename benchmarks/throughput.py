@@ -35,7 +35,6 @@ import contextlib
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,30 +42,29 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import tiny_models  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from tiny_models import genome_windows  # noqa: E402  (seeded real genome windows)
 
 import dnallm  # noqa: E402
+from dnallm import testing  # noqa: E402
 from dnallm.batching import pad_batch, plan_batches  # noqa: E402
 from dnallm.io.writers import ResultWriter  # noqa: E402
 from dnallm.modeling import attention_type_for, bigbird_full_attention_limit, no_bigbird_attention_map  # noqa: E402
+from dnallm.testing import genome_windows  # noqa: E402  (seeded real genome windows)
 
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
 MODELS = {
-    "tiny-bert": dict(build=lambda p: tiny_models.build_dnabert(p, max_tokens=1024), bp=(200, 1000), kmer=6),
-    "base-bert": dict(build=lambda p: tiny_models.build_dnabert(p, max_tokens=1024, shape=BASE), bp=(200, 1000),
+    "tiny-bert": dict(build=lambda p: testing.build_dnabert(p, max_tokens=1024), bp=(200, 1000), kmer=6),
+    "base-bert": dict(build=lambda p: testing.build_dnabert(p, max_tokens=1024, shape=BASE), bp=(200, 1000),
                       kmer=6),
-    "tiny-bigbird": dict(build=lambda p: tiny_models.build_bigbird(
+    "tiny-bigbird": dict(build=lambda p: testing.build_bigbird(
         p, max_tokens=4096, block_size=64, random_blocks=3, bpe_vocab=32000,
         shape=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256)),
         bp=(1000, 20000), kmer=None),
-    "gena-bigbird": dict(build=lambda p: tiny_models.build_bigbird(
+    "gena-bigbird": dict(build=lambda p: testing.build_bigbird(
         p, max_tokens=4096, block_size=64, random_blocks=3, bpe_vocab=32000, shape=BASE), bp=(1000, 20000),
         kmer=None),
 }

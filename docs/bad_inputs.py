@@ -20,8 +20,21 @@ import dnallm
 import dnallm.io.writers
 import dnallm.registry
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from bad_input_cases import CASES, model_args, write_input  # noqa: E402
+
+def _load_cases():
+    """tests/bad_input_cases.py, the table tests/test_bad_inputs.py runs, imported by its path."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "tests" / "bad_input_cases.py"
+    spec = importlib.util.spec_from_file_location("bad_input_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # the dataclass Case looks its module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+_cases = _load_cases()
+CASES, model_args, write_input = _cases.CASES, _cases.model_args, _cases.write_input
 
 VALUES: list[tuple[str, object]] = [
     ("string that is neither a file nor DNA", "peaks"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -68,11 +67,10 @@ def oct4_figure() -> None:
 
 
 def bigbird_figure() -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    import tiny_models
+    from dnallm import testing
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = tiny_models.build_bigbird(Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3)
+        path = testing.build_bigbird(Path(tmp) / "bigbird", max_tokens=4096, block_size=64, random_blocks=3)
         inf = dnallm.DNAInference(path)
         (lam,) = dnallm.read_fasta(DATA / "lambda_phage.fa.gz")
         from dnallm.plotting import plot_attention

@@ -31,9 +31,8 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import baseline_kmer_logreg  # noqa: E402
+import baseline_kmer_logreg  # noqa: E402  (examples/, the script's own folder)
 import peaks_data  # noqa: E402
 
 import dnallm  # noqa: E402

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny real models of every tokenizer family, saved once per test session."""
+"""Shared fixtures: tiny real models of every tokenizer family saved once per test session, and the demo model
+loaded once. Shared plain helpers are in tests/support.py; the model builders in dnallm.testing."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest  # noqa: E402
-import tiny_models  # noqa: E402
 
-FAMILIES = list(tiny_models.BUILDERS)
+from dnallm import testing  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory) -> dict:
     """family -> directory of a saved tiny model and its tokenizer."""
     root = tmp_path_factory.mktemp("models")
-    return {family: build(root / family) for family, build in tiny_models.BUILDERS.items()}
+    return {family: build(root / family) for family, build in testing.BUILDERS.items()}
 
 
 @pytest.fixture(scope="session")
@@ -31,4 +31,12 @@ def tokenizers(model_dirs) -> dict:
 
 @pytest.fixture(scope="session")
 def data_dir():
-    return tiny_models.DATA
+    return testing.DATA
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """The embedded demo model (what `dnallm predict` runs when no model is named), loaded once."""
+    import dnallm
+
+    return dnallm.DNAInference()

@@ -4,16 +4,14 @@ is known in advance, eager only for the call, and the figures and tracks built o
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAMILIES
 
 from dnallm import DNAInference, DnallmError, read_fasta
 from dnallm.attention import AttentionMap, project_to_bp, projection_matrix
+from tests.support import FAMILIES, run_dnallm
 
 
 def naive_projection(spans: np.ndarray, start: int, end: int) -> np.ndarray:
@@ -166,8 +164,8 @@ def test_eager_for_the_call_only(model_dirs, monkeypatch):
     assert np.allclose(before[["Mafk", "Oct4"]], fresh[["Mafk", "Oct4"]], atol=1e-6)
 
 
-def test_windows_and_regions_of_long_records(data_dir):
-    inf = DNAInference()  # the demo: 200 bp windows
+def test_windows_and_regions_of_long_records(data_dir, demo):
+    inf = demo  # the demo: 200 bp windows
     (phix,) = read_fasta(data_dir / "phiX174.fa")
     amap = inf.attentions(phix, region=(1000, 1100))  # straddles two of the regular windows: a centred one
     assert amap.start <= 1000 and 1100 <= amap.end and amap.n_windows > 1
@@ -197,11 +195,11 @@ def test_windows_and_regions_of_long_records(data_dir):
 # figures
 
 
-def test_heatmap_axes_are_in_bp(tmp_path, data_dir):
+def test_heatmap_axes_are_in_bp(tmp_path, data_dir, demo):
     import matplotlib
 
     matplotlib.use("Agg")
-    inf = DNAInference()
+    inf = demo
     peak = next(read_fasta(data_dir / "oct4_test.fa"))
     fig = inf.plot_attentions(peak, layer=-1)
     heatmap = next(ax for ax in fig.axes if ax.images)
@@ -238,13 +236,10 @@ def test_long_bigbird_is_binned(model_dirs, data_dir):
     assert (amap.weights == 0).mean() > 0.5  # and sparse: most query-key pairs are never computed
 
 
-def test_attention_command(data_dir, tmp_path):
+def test_attention_command(data_dir, tmp_path, demo):
     peak = "chr9:37339901-37340101"
-    result = subprocess.run(
-        [sys.executable, "-m", "dnallm", "attention", str(data_dir / "peaks.fa"), "--id", peak, "--layer", "0",
-         "-o", "fig.png", "--track", "track.bedgraph", "-q"],
-        cwd=tmp_path, capture_output=True, text=True,
-    )
+    result = run_dnallm("attention", str(data_dir / "peaks.fa"), "--id", peak, "--layer", "0",
+                        "-o", "fig.png", "--track", "track.bedgraph", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fig.png").read_bytes().startswith(b"\x89PNG")
     lines = (tmp_path / "track.bedgraph").read_text().splitlines()
@@ -255,10 +250,9 @@ def test_attention_command(data_dir, tmp_path):
     assert starts[0] == 0 and ends[-1] == 200 and starts[1:] == ends[:-1]  # 0-based, contiguous
     values = np.concatenate([[float(r[3])] * (e - s) for r, s, e in zip(rows, starts, ends)])
     rec = next(r for r in read_fasta(data_dir / "peaks.fa") if r.id == peak)
-    assert np.allclose(values, DNAInference().attention_track(rec, layer=0), rtol=1e-5)
+    assert np.allclose(values, demo.attention_track(rec, layer=0), rtol=1e-5)
 
-    missing = subprocess.run([sys.executable, "-m", "dnallm", "attention", str(data_dir / "peaks.fa"), "-o", "x.png"],
-                             cwd=tmp_path, capture_output=True, text=True)
+    missing = run_dnallm("attention", str(data_dir / "peaks.fa"), "-o", "x.png", cwd=tmp_path)
     assert missing.returncode == 2 and "choose one with --id" in missing.stderr
 
 

@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bad_input_cases import CASES, Case, model_args, write_input
 
 import dnallm
 from dnallm import DnallmError
 from dnallm.cli import main
 from dnallm.io.writers import read_results
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return dnallm.DNAInference()
-
-
-def _run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.bad_input_cases import CASES, Case, model_args, write_input
+from tests.support import run_dnallm, run_main
 
 
 def _drop_file_read_override() -> None:
@@ -101,7 +89,7 @@ def test_bad_input(case: Case, tmp_path, capsys, demo):
             for part in case.error:
                 assert seen.count(part) == 2, seen  # the CLI line and the API message
             return
-    code, stdout, stderr = _run_cli(argv, capsys)
+    code, stdout, stderr = run_main(argv, capsys)
 
     leftovers = sorted(p.name for p in out.parent.iterdir())
     if case.error:
@@ -148,8 +136,7 @@ def test_bad_input(case: Case, tmp_path, capsys, demo):
 def test_a_real_subprocess_prints_one_line(name, tmp_path):
     case = next(c for c in CASES if c.name == name)
     path = write_input(case, tmp_path)
-    result = subprocess.run([sys.executable, "-m", "dnallm", "predict", str(path), "-o", str(tmp_path / "o.tsv"),
-                             *case.args], capture_output=True, text=True)
+    result = run_dnallm("predict", str(path), "-o", str(tmp_path / "o.tsv"), *case.args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("dnallm: error: ") and "Traceback" not in result.stderr

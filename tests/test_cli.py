@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
-import sys
 
 import pytest
 
 from dnallm import load_registry
-
-
-def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dnallm.cli", *args], capture_output=True, text=True, cwd=cwd)
+from tests.support import dnallm_argv
+from tests.support import run_dnallm as run
 
 
 def test_models_lists_the_registry():
@@ -108,7 +106,7 @@ def test_predict_reads_a_process_substitution(model_dirs, data_dir, expected, tm
     with open(data_dir / "oct4_test.fa", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
     out = tmp_path / "out.tsv"
-    command = (f"{sys.executable} -m dnallm.cli predict <(gzip -dc {gz}) -m {model_dirs['overlapping_kmer']} "
+    command = (f"{shlex.join(dnallm_argv('predict'))} <(gzip -dc {gz}) -m {model_dirs['overlapping_kmer']} "
                f"-o {out} -q")
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
-import sys
 
 import matplotlib
 import numpy as np
@@ -20,11 +18,7 @@ import dnallm  # noqa: E402
 from dnallm import cli  # noqa: E402
 from dnallm.io.atomic import write_bedgraph  # noqa: E402
 from dnallm.motifs import PFM, DiscoveredMotif, plot_logos, reverse_complement  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return dnallm.DNAInference()
+from tests.support import run_dnallm  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +160,7 @@ def test_cli_messages_name_flags_not_python_arguments(tmp_path, capsys):
     assert "--iupac error rejects ambiguity codes; the default --iupac n reads them as N" in line
     assert "iupac=" not in line
     # the log lines: as the installed command prints them (a process of its own, whose logging the CLI sets up)
-    result = subprocess.run([sys.executable, "-m", "dnallm.cli", "predict", str(fasta), "-q"], capture_output=True,
-                            text=True)
+    result = run_dnallm("predict", str(fasta), "-q")
     assert result.returncode == 0, result.stderr
     assert "(pass --iupac error to reject them)" in result.stderr and "iupac=" not in result.stderr
     assert cli.main(["predict", str(fasta), "-q", "--iupac", "error", "--on-error", "skip"]) == 0
@@ -228,8 +221,7 @@ def test_records_far_from_the_trained_length_are_counted_in_one_warning(demo, ca
 def test_the_cli_shows_the_length_warning_once(tmp_path):
     fasta = tmp_path / "short.fa"
     fasta.write_text("".join(f">s{i}\nACGTACGTACGTACGT\n" for i in range(5)))
-    result = subprocess.run([sys.executable, "-m", "dnallm.cli", "predict", str(fasta), "-q"], capture_output=True,
-                            text=True)  # a process of its own: the CLI sets up its logging
+    result = run_dnallm("predict", str(fasta), "-q")  # a process of its own: the CLI sets up its logging
     assert result.returncode == 0, result.stderr
     err = result.stderr
     assert err.count("much shorter") == 1 and "5 of 5 records are much shorter than the 200 bp" in err

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from dnallm import DNAInference, load_registry, read_fasta
+from dnallm import load_registry, read_fasta
 from dnallm.registry import DEFAULT_MODEL
+from tests.support import run_dnallm
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Probability that a positive scores above a negative (ties count half): the area under the ROC curve."""
     diff = positive[:, None] - negative[None, :]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return DNAInference()
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +62,7 @@ def test_predict_without_a_model_on_the_example_file(data_dir, tmp_path):
     import os
 
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-m", "dnallm", "predict", str(data_dir / "peaks.fa"), "-q"],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    result = run_dnallm("predict", str(data_dir / "peaks.fa"), "-q", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split("\t") == ["id", "length", "n_windows", "Mafk", "Oct4"]

@@ -9,11 +9,10 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-import tiny_models
 import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-from dnallm import DNAInference, DnallmError, read_fasta
+from dnallm import DNAInference, DnallmError, read_fasta, testing
 from dnallm.bigbird import full_attention_limit as bigbird_full_attention_limit
 
 # (builder family, head): the models the issue names
@@ -29,7 +28,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def case_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inference-models")
-    return {name: tiny_models.BUILDERS[family](root / name, head=head) for name, (family, head) in CASES.items()}
+    return {name: testing.BUILDERS[family](root / name, head=head) for name, (family, head) in CASES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +149,7 @@ def test_progress_moves_batch_by_batch_and_counts_each_record_once(case_dirs, mo
         return out
 
     monkeypatch.setattr(Progress, "update", recording)  # the bar dnallm draws, whichever test imported it first
-    records = tiny_models.genome_windows(150, 20, 700, seed=3, prefix="p")  # up to 6 windows of this model each
+    records = testing.genome_windows(150, 20, 700, seed=3, prefix="p")  # up to 6 windows of this model each
     inf = DNAInference(case_dirs["bert-6mer-classifier"], max_batch_tokens=512)
     inf.chunk_batches = 4
     tokens = sum(len(w) for _, seq in records for w in inf.tokenizer.windows(seq))
@@ -193,7 +192,7 @@ def test_embed_mean_ignores_padding_and_specials(case_dirs):
 
 
 def test_encoder_has_nothing_to_predict(tmp_path):
-    path = tiny_models.build_dnabert(tmp_path / "encoder", head="encoder")
+    path = testing.build_dnabert(tmp_path / "encoder", head="encoder")
     inf = DNAInference(path)
     assert inf.head == "encoder"
     with pytest.raises(DnallmError, match="bare encoder without a prediction head.*use embed"):

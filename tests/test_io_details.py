@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tiny_models
 
 import dnallm
-from dnallm import DnallmError, FastaFormatError, InputError, iter_records, read_fasta
+from dnallm import DnallmError, FastaFormatError, InputError, iter_records, read_fasta, testing
 from dnallm.cli import main
 from dnallm.io.writers import ResultWriter, read_npz, read_results
+from tests.support import run_dnallm
 
 BOM = b"\xef\xbb\xbf"
-RECORDS = tiny_models.genome_windows(6, 40, 120, seed=3, prefix="r")
+RECORDS = testing.genome_windows(6, 40, 120, seed=3, prefix="r")
 FASTA = "".join(f">{rid} some description\n{seq}\n" for rid, seq in RECORDS).encode()
 
 
@@ -142,8 +142,7 @@ def test_dash_reads_fasta_from_standard_input_of_the_installed_command(tmp_path,
     packed = tmp_path / "x.fa.gz"
     packed.write_bytes(gzip.compress(FASTA))
     with open(packed, "rb") as stdin:
-        result = subprocess.run([sys.executable, "-m", "dnallm", "predict", "-", "-m", bert_dir, "-q"],
-                                stdin=stdin, capture_output=True, text=True, timeout=300)
+        result = run_dnallm("predict", "-", "-m", bert_dir, "-q", stdin=stdin, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = pd.read_csv(io.StringIO(result.stdout), sep="\t", dtype={"id": str})
     direct = bert.predict(RECORDS)
@@ -341,9 +340,9 @@ class _FullAfter:
 
 
 def test_a_full_disk_under_the_output_says_so_and_resume_continues(tmp_path, bert, bert_dir, monkeypatch, capsys):
-    records = tiny_models.genome_windows(1500, 30, 60, seed=5, prefix="w")
+    records = testing.genome_windows(1500, 30, 60, seed=5, prefix="w")
     path = tmp_path / "many.fa"
-    path.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
+    testing.write_fasta(path, records)
     monkeypatch.setattr(dnallm.DNAInference, "chunk_batches", 1)  # many chunks, so that some reach the disk
     with _tiny_disk(tmp_path / "disk", "24k") as disk:
         folder = disk if disk is not None else tmp_path / "disk"
@@ -381,8 +380,8 @@ def test_a_full_standard_output_is_one_line(tmp_path, bert_dir):
     path = tmp_path / "x.fa"
     path.write_bytes(FASTA)
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "dnallm", "predict", str(path), "-m", bert_dir, "-q"],
-                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+        result = run_dnallm("predict", str(path), "-m", bert_dir, "-q", stdout=full, stderr=subprocess.PIPE,
+                            timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dnallm: error: standard output: no space left on device (the disk or device that standard output goes "

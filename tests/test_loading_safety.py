@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import dnallm
-import tiny_models
-from dnallm import DnallmError, ModelLoadError
+from dnallm import DnallmError, ModelLoadError, testing
 from dnallm.cli import main
+from tests.support import run_dnallm
 
-PEAKS = str(tiny_models.DATA / "peaks.fa")
+PEAKS = str(testing.DATA / "peaks.fa")
 RECORDS = {"a": "ACGTTGCAATGCAAATTTGCAT" * 5, "b": "GGCATTACAGGACCA" * 3}
 
 
@@ -31,7 +31,7 @@ def bert(tmp_path, model_dirs):
 @pytest.fixture(scope="session")
 def mlm_dir(tmp_path_factory):
     """A tiny DNABERT masked LM (decoder tied to the word embeddings)."""
-    return tiny_models.build_dnabert(tmp_path_factory.mktemp("mlm") / "mlm", head="masked_lm")
+    return testing.build_dnabert(tmp_path_factory.mktemp("mlm") / "mlm", head="masked_lm")
 
 
 def _edit_config(folder, **changes):
@@ -264,8 +264,6 @@ def test_a_cached_hub_model_loads_when_the_hub_cannot_be_reached(tmp_path, model
     mode set: it loads from the cache, with one warning line in the first case. Needs a real process: the cache
     folder is read from the environment when huggingface_hub is imported."""
     import os
-    import subprocess
-    import sys
 
     repo = tmp_path / "cache" / "models--someone--tiny-bert"
     shutil.copytree(model_dirs["overlapping_kmer"], repo / "snapshots" / "abc123")
@@ -274,9 +272,8 @@ def test_a_cached_hub_model_loads_when_the_hub_cannot_be_reached(tmp_path, model
     expected = dnallm.DNAInference(model_dirs["overlapping_kmer"]).predict(PEAKS)
     for offline in ("0", "1"):
         env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE=offline)
-        result = subprocess.run([sys.executable, "-m", "dnallm.cli", "predict", PEAKS, "-m", "someone/tiny-bert",
-                                 "-q", "-o", str(tmp_path / f"out{offline}.tsv")], capture_output=True, text=True,
-                                env=env)
+        result = run_dnallm("predict", PEAKS, "-m", "someone/tiny-bert", "-q", "-o", str(tmp_path / f"out{offline}.tsv"),
+                            env=env)
         lines = result.stderr.strip().splitlines()
         if offline == "0" and result.returncode == 2:  # a machine that reaches the hub: it has no such repository
             assert len(lines) == 1 and "the Hugging Face hub has no model 'someone/tiny-bert'" in lines[0]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from tests.support import load_script
 
-import run_notebooks  # noqa: E402
+run_notebooks = load_script("examples/run_notebooks.py")
 
 
 def outputs(notebook) -> str:

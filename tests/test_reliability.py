@@ -9,24 +9,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tiny_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dnallm
-from dnallm import DnallmError, ModelLoadError, RegistryError
+from dnallm import DnallmError, ModelLoadError, RegistryError, testing
 from dnallm.cli import main
 from dnallm.io.writers import ResultWriter, read_results
+from tests.support import dnallm_argv
 
 
 def _windows(n: int, lo: int, hi: int, seed: int) -> list[tuple[str, str]]:
-    return tiny_models.genome_windows(n, lo, hi, seed, prefix="w")
+    return testing.genome_windows(n, lo, hi, seed, prefix="w")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_skip_keeps_every_valid_record_and_lists_the_others(tmp_path, bert, mode
     good = _windows(40, 50, 600, seed=1)
     bad = {5: ("w5", "ACGT-ACGT" * 20), 12: ("w3", "ACGT" * 30), 20: ("w20", "ACG"), 30: ("w30", "")}
     records = [bad.get(i, rec) for i, rec in enumerate(good)]
-    path = tiny_models.write_fasta(tmp_path / "mixed.fa", records)
+    path = testing.write_fasta(tmp_path / "mixed.fa", records)
     out = tmp_path / "out.tsv"
     code = main(["predict", str(path), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q",
                  "--on-error", "skip"])
@@ -81,7 +80,7 @@ def test_a_skip_reason_is_the_error_without_its_place(source, case, tmp_path, be
     last = {"gap": ("gap", "ACGT-ACGT" * 3), "short": ("short", "ACG"), "duplicate": ("ok", "ACGTACGTAAAC"),
             "empty": ("empty", "")}[case]
     records = [("ok", "ACGTACGTAC"), ("fine", "TTGACGTAGG"), last]
-    items = str(tiny_models.write_fasta(tmp_path / "in.fa", records)) if source == "fasta" else records
+    items = str(testing.write_fasta(tmp_path / "in.fa", records)) if source == "fasta" else records
     seen = []
     bert.predict(items, on_error="skip", on_skip=seen.append)
     assert [s.id for s in seen] == [last[0]]
@@ -102,10 +101,6 @@ def test_file_level_errors_stop_even_with_skip(tmp_path, bert):
 
 # ---------------------------------------------------------------------------------------------------------------
 # kill and resume
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dnallm", *args]
 
 
 def _rows_in(partial: Path) -> int:
@@ -130,7 +125,7 @@ def _kill_midway(argv: list[str], partial: Path, sig: int, min_rows: int = 1) ->
 def big_input(tmp_path_factory, bert):
     folder = tmp_path_factory.mktemp("resume")
     records = _windows(4000, 150, 700, seed=5)
-    path = tiny_models.write_fasta(folder / "windows.fa", records)
+    path = testing.write_fasta(folder / "windows.fa", records)
     reference = bert.predict(str(path))  # the uninterrupted run
     windows = bert.predict(str(path), per_window=True)
     return path, reference, windows
@@ -146,7 +141,7 @@ def test_kill_then_resume_equals_an_uninterrupted_run(sig, suffix, per_window, b
     path, reference, windows = big_input
     out = tmp_path / f"out{suffix}"
     partial = Path(f"{out}.partial")
-    argv = _cli("predict", str(path), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out),
+    argv = dnallm_argv("predict", str(path), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out),
                 *(["--per-window"] if per_window else []))
     killed = _kill_midway(argv, partial, sig, min_rows=1 if suffix == ".parquet" else 600)
     assert killed.returncode != 0
@@ -232,7 +227,7 @@ def test_resume_of_wide_rows_takes_the_ids_and_keeps_the_columns(suffix, tmp_pat
 
 
 def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path, model_dirs, capsys):
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(5, 100, 300, seed=2))
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
     assert main(argv) == 0
@@ -244,7 +239,7 @@ def test_resume_of_a_complete_output_leaves_no_lock_and_does_not_rerun(tmp_path,
 
 
 def test_a_failed_start_leaves_no_partial_files(tmp_path, model_dirs, capsys):
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(3, 100, 300, seed=2))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(3, 100, 300, seed=2))
     model = str(model_dirs["overlapping_kmer"])
     code = main(["predict", str(fasta), "-m", model, "-o", str(tmp_path / "o.tsv"), "-q", "--on-error", "skip",
                  "--skipped", str(tmp_path / "nodir" / "s.tsv")])  # the skipped-records file has no folder
@@ -305,7 +300,7 @@ def test_resume_refuses_another_dtype_and_takes_auto_as_resolved(tmp_path, model
     from dnallm.cli import build_parser
     from dnallm.commands import resume_fingerprint as _fingerprint
 
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(4, 100, 300, seed=5))
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", str(model_dirs["overlapping_kmer"]), "-o", str(out), "-q"]
     whole = tmp_path / "whole.tsv"
@@ -383,7 +378,7 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path, model_dirs, capsys)
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
     with pytest.raises(ModelLoadError, match=r"pytorch_model.bin, a Python pickle.*allow_pickle=True"):
         dnallm.DNAInference(folder)
-    code = main(["predict", str(Path(tiny_models.DATA) / "oct4_test.fa"), "-m", str(folder), "-q"])
+    code = main(["predict", str(Path(testing.DATA) / "oct4_test.fa"), "-m", str(folder), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "--allow-pickle" in err and len(err.strip().splitlines()) == 1
     allowed = dnallm.DNAInference(folder, allow_pickle=True)

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tiny_models
 
 import dnallm
-from dnallm import DnallmError
+from dnallm import DnallmError, testing
 from dnallm.cli import main
 from dnallm.io.writers import read_npz, read_results
 
 
 def _windows(n: int, seed: int, prefix: str = "w") -> list[tuple[str, str]]:
-    return tiny_models.genome_windows(n, 60, 300, seed, prefix=prefix)
+    return testing.genome_windows(n, 60, 300, seed, prefix=prefix)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def test_resume_after_fixing_the_input_starts_afresh_and_matches_the_fixed_file(
     records = _windows(300, seed=1)
     bad = list(records)
     bad[250] = ("w250", "ACGT-ACGT" * 10)
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", bad)
+    fasta = testing.write_fasta(tmp_path / "in.fa", bad)
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", model, "-o", str(out), "-q", "--max-batch-tokens", "512"]
     assert main(argv) == 2
@@ -50,7 +49,7 @@ def test_resume_after_fixing_the_input_starts_afresh_and_matches_the_fixed_file(
     assert Path(f"{out}.partial").exists()
     fixed = records[:10] + records[11:]  # the bad record fixed, and one early record deleted
     fixed[20] = (fixed[20][0], fixed[20][1][::-1])  # and one already written changed
-    tiny_models.write_fasta(fasta, fixed)
+    testing.write_fasta(fasta, fixed)
     assert main([*argv, "--resume"]) == 0
     err = capsys.readouterr().err
     assert "the input changed since these rows were written" in err and "starting afresh" in err
@@ -64,7 +63,7 @@ def test_resume_after_fixing_the_input_starts_afresh_and_matches_the_fixed_file(
 def test_resume_refuses_a_partial_output_of_other_weights(tmp_path, model, capsys):
     folder = tmp_path / "model"
     shutil.copytree(model, folder)
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(300, seed=2) + [("bad", "ACGT-ACGT" * 10)])
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(300, seed=2) + [("bad", "ACGT-ACGT" * 10)])
     out = tmp_path / "o.tsv"
     argv = ["predict", str(fasta), "-m", str(folder), "-o", str(out), "-q", "--max-batch-tokens", "512"]
     assert main(argv) == 2 and Path(f"{out}.partial").exists()
@@ -119,7 +118,7 @@ def _links(tmp_path: Path, fasta: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("case", ["same", "hard", "sym", "skipped_is_input", "skipped_is_output",
                                   "skipped_is_partial", "npz_skipped_is_tmp"])
 def test_an_output_that_is_an_input_or_another_output_is_refused(case, tmp_path, model_dirs, capsys):
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(3, seed=4))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(3, seed=4))
     before = fasta.read_bytes()
     links = _links(tmp_path, fasta)
     missing_model = str(tmp_path / "no_model")  # refused before the model loads: a missing model is never seen
@@ -151,11 +150,11 @@ def test_an_output_that_is_an_input_or_another_output_is_refused(case, tmp_path,
 
 @pytest.mark.parametrize("change", ["replaced", "appended"])
 def test_an_input_changed_while_read_stops_the_reader(change, tmp_path):
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(50, seed=5))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(50, seed=5))
     records = dnallm.read_fasta(fasta)
     first = next(records)
     if change == "replaced":  # mv other.fa in.fa: the same ids again, the duplicate check must not be fooled
-        other = tiny_models.write_fasta(tmp_path / "other.fa", [(first.id, "ACGT" * 30)] + _windows(50, seed=6))
+        other = testing.write_fasta(tmp_path / "other.fa", [(first.id, "ACGT" * 30)] + _windows(50, seed=6))
         os.replace(other, fasta)
         match = "was replaced by another file"
     else:
@@ -167,8 +166,8 @@ def test_an_input_changed_while_read_stops_the_reader(change, tmp_path):
 
 
 def test_a_run_on_an_input_replaced_midway_fails_and_writes_no_result(tmp_path, model, capsys):
-    fasta = tiny_models.write_fasta(tmp_path / "in.fa", _windows(400, seed=7))
-    other = tiny_models.write_fasta(tmp_path / "other.fa", _windows(400, seed=8))
+    fasta = testing.write_fasta(tmp_path / "in.fa", _windows(400, seed=7))
+    other = testing.write_fasta(tmp_path / "other.fa", _windows(400, seed=8))
     out = tmp_path / "o.tsv"
     state = {"done": False}
 
@@ -198,8 +197,8 @@ def test_a_run_on_an_input_replaced_midway_fails_and_writes_no_result(tmp_path, 
 
 def test_several_inputs_run_in_order_file_by_file(tmp_path, model, capsys):
     a, b = _windows(7, seed=9, prefix="a"), _windows(5, seed=10, prefix="b")
-    fa, fb = tiny_models.write_fasta(tmp_path / "a.fa", a), tiny_models.write_fasta(tmp_path / "b.fa", b)
-    both = tiny_models.write_fasta(tmp_path / "both.fa", a + b)
+    fa, fb = testing.write_fasta(tmp_path / "a.fa", a), testing.write_fasta(tmp_path / "b.fa", b)
+    both = testing.write_fasta(tmp_path / "both.fa", a + b)
     for command, suffix in (("predict", "tsv"), ("embed", "tsv"), ("embed", "npz")):
         out, ref = tmp_path / f"o.{suffix}", tmp_path / f"ref.{suffix}"
         assert main([command, str(fa), str(fb), "-m", model, "-o", str(out), "-q"]) == 0
@@ -215,8 +214,8 @@ def test_several_inputs_run_in_order_file_by_file(tmp_path, model, capsys):
 
 
 def test_an_id_repeated_across_inputs_names_both_places(tmp_path, model, capsys):
-    fa = tiny_models.write_fasta(tmp_path / "a.fa", [("x", "ACGT" * 20), ("y", "ACGT" * 20)])
-    fb = tiny_models.write_fasta(tmp_path / "b.fa", [("z", "ACGT" * 20), ("y", "TTGA" * 20)])
+    fa = testing.write_fasta(tmp_path / "a.fa", [("x", "ACGT" * 20), ("y", "ACGT" * 20)])
+    fb = testing.write_fasta(tmp_path / "b.fa", [("z", "ACGT" * 20), ("y", "TTGA" * 20)])
     out = tmp_path / "o.tsv"
     assert main(["predict", str(fa), str(fb), "-m", model, "-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err
@@ -232,11 +231,11 @@ def test_resume_fingerprint_covers_each_of_several_inputs(tmp_path, model, capsy
     from dnallm.cli import build_parser
     from dnallm.commands import resume_fingerprint as _fingerprint
 
-    fa = tiny_models.write_fasta(tmp_path / "a.fa", _windows(3, seed=11, prefix="a"))
-    fb = tiny_models.write_fasta(tmp_path / "b.fa", _windows(3, seed=12, prefix="b"))
+    fa = testing.write_fasta(tmp_path / "a.fa", _windows(3, seed=11, prefix="a"))
+    fb = testing.write_fasta(tmp_path / "b.fa", _windows(3, seed=12, prefix="b"))
     argv = ["predict", str(fa), str(fb), "-m", model, "-o", str(tmp_path / "o.tsv")]
     before = _fingerprint(build_parser().parse_args(argv))
     assert [i["path"] for i in before["inputs"]] == [str(fa.resolve()), str(fb.resolve())]
-    tiny_models.write_fasta(fb, _windows(3, seed=13, prefix="b"))
+    testing.write_fasta(fb, _windows(3, seed=13, prefix="b"))
     after = _fingerprint(build_parser().parse_args(argv))
     assert after["inputs"][0] == before["inputs"][0] and after["inputs"][1]["sha256"] != before["inputs"][1]["sha256"]

@@ -8,7 +8,6 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from conftest import FAMILIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForSequenceClassification
@@ -16,6 +15,7 @@ from transformers import AutoModelForSequenceClassification
 import dnallm
 from dnallm import DNATokenizer, InputError, TokenizerError, detect_family, load_tokenizer, read_fasta
 from dnallm.tokenization import max_tokens_from_config
+from tests.support import FAMILIES
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

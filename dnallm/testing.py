@@ -1,8 +1,16 @@
-"""Tiny real DNA models, one per tokenizer family, built with transformers' own classes and saved to disk.
+"""Tiny real DNA models built with transformers' own classes, for tests and benchmarks of code built on dnallm.
 
-Each builder writes a model directory (config, safetensors weights, tokenizer files) that loads back through
-the same path a user's model takes. Weights use ``initializer_range=0.2`` so that outputs depend on the
-input: with the default 0.02 a random classifier gives p ~ 0.5 for everything and hides tokenization bugs.
+One builder per tokenizer family (``BUILDERS``): each writes a model directory (config, safetensors weights,
+tokenizer files) that loads back through the same path a user's model takes. Weights use
+``initializer_range=0.2`` so that outputs depend on the input: with the default 0.02 a random classifier gives
+p ~ 0.5 for everything and hides tokenization bugs.
+
+The BPE builders and the genome helpers read real sequences from ``DATA``, the example data of a dnallm source
+checkout (examples/data: Oct4 peaks, the C. diphtheriae chromosome); the wheel does not carry them.
+
+    from dnallm.testing import build_dnabert, genome_windows, write_fasta
+
+Importing this module imports torch; ``import dnallm`` does not import it.
 """
 
 from __future__ import annotations
@@ -15,8 +23,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "examples" / "data"
+DATA = Path(__file__).resolve().parent.parent / "examples" / "data"  # a source checkout's example data
 
 INIT = 0.2
 LABELS = {0: "Mafk", 1: "Oct4"}
