@@ -57,17 +57,17 @@ def main() -> None:
         model_dir = spec["build"](tmp / "model")
         windows = throughput.genome_windows(args.records, *spec["bp"])
         fasta = throughput.write_fasta(tmp / "windows.fa", windows)
-        shipped = dnallm.inference.no_bigbird_attention_map
+        shipped = dnallm.bigbird.no_dense_attention_map
 
         before = dnallm.DNAInference(model_dir, max_batch_tokens=16384)
         before.chunk_batches = 16
 
         def run_before():
-            dnallm.inference.no_bigbird_attention_map = lambda model: contextlib.nullcontext()
+            dnallm.bigbird.no_dense_attention_map = lambda model: contextlib.nullcontext()
             try:
                 throughput.with_dnallm(before, fasta, tmp / "before.tsv")
             finally:
-                dnallm.inference.no_bigbird_attention_map = shipped
+                dnallm.bigbird.no_dense_attention_map = shipped
 
         after = dnallm.DNAInference(model_dir)
         print(f"model {args.model}, {args.records} windows of {spec['bp'][0]:,}-{spec['bp'][1]:,} bp; "

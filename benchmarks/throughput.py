@@ -52,7 +52,7 @@ import dnallm  # noqa: E402
 from dnallm import testing  # noqa: E402
 from dnallm.batching import pad_batch, plan_batches  # noqa: E402
 from dnallm.io.writers import ResultWriter  # noqa: E402
-from dnallm.modeling import attention_type_for, bigbird_full_attention_limit, no_bigbird_attention_map  # noqa: E402
+from dnallm.bigbird import attention_type_for, batch_groups, no_dense_attention_map  # noqa: E402
 from dnallm.testing import genome_windows  # noqa: E402  (seeded real genome windows)
 
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
@@ -111,11 +111,7 @@ def prepare_pure(inf: dnallm.DNAInference, windows: list[tuple[str, str]]) -> li
     """dnallm's batches for these records, tokenized and padded in advance."""
     encodings = [e for rid, seq in windows for e in inf.tokenizer.windows(seq, record_id=rid)]
     lengths = np.array([len(e) for e in encodings])
-    group = None
-    config = inf.model.config
-    if getattr(config, "attention_type", "") == "block_sparse":
-        sparse = lengths > bigbird_full_attention_limit(config)
-        group = np.where(sparse, -(-lengths // config.block_size), 0)
+    group = batch_groups(inf.model.config, lengths)
     pad = inf.tokenizer.pad_id or 0
     return [pad_batch([encodings[i] for i in b], pad) for b in plan_batches(lengths, inf.max_batch_tokens, group)]
 
@@ -126,7 +122,7 @@ def pure_forward(model, batches: list[dict], dense_map: bool = False) -> None:
     with torch.inference_mode():
         for batch in batches:
             with attention_type_for(model, batch["input_ids"].shape[1]):
-                with contextlib.nullcontext() if dense_map else no_bigbird_attention_map(model):
+                with contextlib.nullcontext() if dense_map else no_dense_attention_map(model):
                     model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
 

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dnallm import __version__, commands
 from dnallm.commands import CliFormatter, cli_words
 from dnallm.errors import DnallmError
+from dnallm.heads import POOLINGS
 from dnallm.io.formats import FORMATS
 from dnallm.io.options import ERROR_POLICIES, IUPAC_POLICIES, URACIL_POLICIES
 from dnallm.registry import DEFAULT_MODEL, TOKENIZER_FAMILIES
 
 __all__ = ["build_parser", "cli_words", "main"]
 
-POOLINGS = ("mean", "cls")  # TODO: from dnallm.heads import POOLINGS (the lead's heads module)
 ATTENTION_CHOICES = ("auto", "flash_attention_2", "sdpa", "eager")  # "auto" + dnallm.modeling.ATTENTION_BACKENDS
 QUERIES = ("auto", "cls", "mean")
 _LOG_FORMAT = "dnallm: %(levelname)s: %(message)s"
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("-o", "--output", required=True,
                        help=f"output file: .npz (ids, embeddings), {_table_formats()}")
     embed.add_argument("--pooling", choices=POOLINGS, default=POOLINGS[0],
-                       help="mean over sequence tokens (default) or the [CLS] token")
+                       help="mean over sequence tokens (default), the [CLS] token, or the element-wise max over sequence tokens")
     _window_options(embed)
     _run_options(embed)
     embed.set_defaults(func=commands.embed)

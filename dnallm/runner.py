@@ -198,7 +198,7 @@ class Runner:
         pending: list[Skipped] = []
         quiet = replace(options, on_skip=pending.append) if options.skipping else options
         try:
-            records = iter_records(source, iupac=quiet.iupac, uracil=quiet.uracil, on_error=quiet.on_error, on_skip=quiet.on_skip)  # TODO options=
+            records = iter_records(source, options=quiet)
             for chunk in prefetch(self._chunks(records, pending, exclude_ids, both_strands, options.skipping)):
                 for item in chunk.skipped:
                     stats.skipped.append(item)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import dnallm
-from dnallm import DnallmError, FastaFormatError, InputError, iter_records, read_fasta, testing
+from dnallm import FastaFormatError, InputError, iter_records, read_fasta, testing
 from dnallm.cli import main
 from dnallm.io.writers import ResultWriter, read_npz, read_results
 from tests.support import run_dnallm
