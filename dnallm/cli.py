@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("-o", "--output", required=True,
                        help=f"output file: .npz (ids, embeddings), {_table_formats()}")
     embed.add_argument("--pooling", choices=POOLINGS, default=POOLINGS[0],
-                       help="mean over sequence tokens (default), the [CLS] token, or the element-wise max over sequence tokens")
+                       help="mean over sequence tokens (default), the [CLS] token, or the element-wise maximum "
+                       "over sequence tokens")
     _window_options(embed)
     _run_options(embed)
     embed.set_defaults(func=commands.embed)

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 import dnallm
+import dnallm.runner
 from dnallm import FastaFormatError, InputError, iter_records, read_fasta, testing
 from dnallm.cli import main
 from dnallm.io.writers import ResultWriter, read_npz, read_results
@@ -292,7 +293,7 @@ def test_an_interrupted_gzip_output_leaves_nothing_and_promises_no_resume(tmp_pa
                                                                          capsys):
     path = tmp_path / "x.fa"
     path.write_bytes(FASTA + b">bad\nAC-GTACGT\n")
-    monkeypatch.setattr(dnallm.DNAInference, "chunk_batches", 1)  # several chunks: rows are written before
+    monkeypatch.setattr(dnallm.runner.Runner, "chunk_batches", 1)  # several chunks: rows are written before
     out = tmp_path / "p.tsv.gz"
     code = main(["predict", str(path), "-m", bert_dir, "-o", str(out), "-q", "--max-batch-tokens", "64"])
     err = capsys.readouterr().err
@@ -343,7 +344,7 @@ def test_a_full_disk_under_the_output_says_so_and_resume_continues(tmp_path, ber
     records = testing.genome_windows(1500, 30, 60, seed=5, prefix="w")
     path = tmp_path / "many.fa"
     testing.write_fasta(path, records)
-    monkeypatch.setattr(dnallm.DNAInference, "chunk_batches", 1)  # many chunks, so that some reach the disk
+    monkeypatch.setattr(dnallm.runner.Runner, "chunk_batches", 1)  # many chunks, so that some reach the disk
     with _tiny_disk(tmp_path / "disk", "24k") as disk:
         folder = disk if disk is not None else tmp_path / "disk"
         out = folder / "out.tsv"
