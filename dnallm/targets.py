@@ -1,0 +1,96 @@
+"""The scalar an attribution explains: one number per window, a function of the model's input.
+
+==================  ===========================================================================================
+model head          target output
+==================  ===========================================================================================
+``classification``  log-odds of the target label: ``log p(t) - log(1 - p(t))`` (for two labels ``z_t - z_other``)
+``multilabel``      log-odds of the target label: its logit
+``regression``      the target value
+``masked_lm``       the mean over the window's sequence tokens of log p(token), nothing masked
+``causal_lm``       the mean log p(token | the tokens before it)
+==================  ===========================================================================================
+
+``target`` is a label name (``id2label``; the ``predict`` column names are accepted too); the default for a
+classifier is its last label (the positive class of a two-label model). :func:`target_head` returns a
+:class:`dnallm.heads.Head` whose ``compute`` gives ``(batch, 1)``: ISM runs it through the runner on mutants, and
+gradient methods call it on input embeddings (``batch["inputs_embeds"]`` replaces ``input_ids`` as the model's
+input when present).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnallm.errors import DnallmError, OptionError
+from dnallm.heads import HEADS, Batch, Head
+
+
+def model_inputs(batch: Batch) -> dict[str, Any]:
+    """The model's keyword inputs: ``inputs_embeds`` when the batch has them (gradients), else ``input_ids``."""
+    if "inputs_embeds" in batch:
+        return {"inputs_embeds": batch["inputs_embeds"], "attention_mask": batch["attention_mask"]}
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def _logits(model: Any, batch: Batch) -> Any:
+    output = model(**model_inputs(batch))
+    return (output.logits if hasattr(output, "logits") else output.prediction_logits).float()
+
+
+def _log_odds(index: int, n_labels: int):
+    def compute(model: Any, batch: Batch) -> Any:
+        logits = _logits(model, batch)
+        if n_labels == 1:
+            return logits[:, :1]
+        log_p = logits.log_softmax(-1)
+        others = log_p.clone()
+        others[:, index] = float("-inf")
+        return (log_p[:, index] - others.logsumexp(-1))[:, None]  # log p(t) - log(1 - p(t)), stably
+
+    return compute
+
+
+def _column(index: int):
+    return lambda model, batch: _logits(model, batch)[:, index : index + 1]
+
+
+def _mean_log_prob(shift: bool):
+    def compute(model: Any, batch: Batch) -> Any:
+        logits, ids, content = _logits(model, batch), batch["input_ids"], batch["content_mask"]
+        if shift:
+            logits, ids, content = logits[:, :-1], ids[:, 1:], content[:, 1:]
+        log_prob = logits.gather(-1, ids[..., None])[..., 0] - logits.logsumexp(-1)
+        return ((log_prob * content).sum(1) / content.sum(1).clamp(min=1))[:, None]
+
+    return compute
+
+
+def target_head(head: str, config: Any, target: str | None = None, model_name: str = "the model") -> tuple[Head, str]:
+    """The head whose single output an attribution explains, and the target's name (stated in outputs).
+
+    Args:
+        head: the model's head (:data:`dnallm.heads.HEADS` name).
+        config: the model's config (labels).
+        target: a label name, or None for the default (the last label; the model's own output for LMs).
+    """
+    if HEADS[head].compute is None:
+        raise DnallmError(f"{model_name} is a bare encoder without a prediction head: there is no output to attribute")
+    if head in ("masked_lm", "causal_lm"):
+        if target not in (None, "mean_log_prob"):
+            raise OptionError(f"{model_name} is a language model: its only target is mean_log_prob, not {target!r}")
+        return Head("target_mean_log_prob", lambda c: ["mean_log_prob"], _mean_log_prob(head == "causal_lm")), \
+            "mean_log_prob"
+    columns = HEADS[head].columns(config)
+    labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+    if target is None:
+        index = len(labels) - 1
+    elif target in labels or target in columns:
+        index = labels.index(target) if target in labels else columns.index(target)
+    else:
+        raise OptionError(f"unknown target {target!r} for {model_name}; its labels are {', '.join(labels)}")
+    name = columns[index]
+    if head == "classification":
+        compute = _log_odds(index, config.num_labels)
+    else:  # regression values and multilabel logits (the log-odds of a sigmoid) are explained as they are
+        compute = _column(index)
+    return Head(f"target_{name}", lambda c, n=name: [n], compute), name
