@@ -3,16 +3,16 @@
 One interface, four methods (:data:`METHODS`), all giving per-bp scores in record coordinates:
 
 ``ism``
-    in-silico saturation mutagenesis. Every base of every window is set to each of A C G T in turn; each
-    mutant is the window's own bases with that one change, tokenized alone like the reference window
-    (``tokenizer.encode``), and all mutants go through the shared runner in token-budget batches. The **ISM
-    deltas** ``ism[i, b]`` (``(length, 4)``, columns A C G T) are ``target(mutant) - target(reference)``: 0 in
-    the reference base's column. A record longer than one window is attributed window by window and a base's
-    deltas are the mean over the windows that hold it. A base ``N`` has no column of its own: its row holds the
-    four deltas from N to A, C, G and T (no zero). The **per-bp score** is the reference base's value after
-    centring the position's four values on their mean (the usual reduction of ISM): with the reference column 0,
-    ``score[i] = 0 - mean(ism[i, :])`` over all four columns (for ``N``, the same formula: N itself counts as 0).
-    A positive score: the reference base raises the target compared with the average base there.
+    in-silico saturation mutagenesis. Every base of every window is set to each of A C G T in turn; each mutant is
+    the window's own bases with that one change, tokenized alone like the reference window (``tokenizer.encode``),
+    and all mutants go through the shared runner in token-budget batches. The **ISM deltas** ``ism[i, b]``
+    (``(length, 4)``, columns A C G T) are ``target(mutant) - target(reference)``: 0 in the reference base's column.
+    A record longer than one window is attributed window by window and a base's deltas are the mean over the windows
+    that hold it (BPE windows: :func:`ism_windows`). A base ``N`` has no column of its own: its row holds the four
+    deltas from N to A, C, G and T (no zero). The **per-bp score** is the reference base's value after centring the
+    position's four values on their mean (the usual reduction of ISM): with the reference column 0,
+    ``score[i] = 0 - mean(ism[i, :])`` over all four columns (for ``N``, the same formula: N itself counts as 0). A
+    positive score: the reference base raises the target compared with the average base there.
 ``integrated_gradients``, ``gradient_x_input``
     gradients on the input embeddings, summed over the hidden dimension and projected onto bases
     (:func:`dnallm.gradients.base_attributions`).
@@ -22,9 +22,6 @@ One interface, four methods (:data:`METHODS`), all giving per-bp scores in recor
 
 The target (:func:`dnallm.targets.target_head`) is the log-odds of a label for classifiers (default: the last
 label), the value for regression, the mean log-probability for language models; its name is in the result.
-
-BPE models: a mutant may take more tokens than its reference; ISM windows of a BPE model are cut
-:data:`BPE_SLACK` tokens short of the model's length so that mutants still fit.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,10 +47,9 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("ism", "integrated_gradients", "gradient_x_input", "attention")
 BASES = "ACGT"
-#: tokens an ISM window of a BPE model leaves free for mutants that tokenize longer than their reference
-BPE_SLACK = 8
 #: the most mutant encodings gathered for one call of the runner
 CHUNK_ENCODINGS = 50_000
+_INPUT = InputOptions()  # the default input policy
 _COORDINATES = re.compile(r"^(?P<chrom>.+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
 
 
@@ -82,15 +79,10 @@ class Attribution:
         """``(n,)`` int64 bp of each record."""
         return np.diff(self.offsets)
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def _index(self, i: int | str) -> int:
-        if isinstance(i, str):
-            if i not in self.ids:
-                raise DnallmError(f"no record '{i}' in this attribution")
-            return self.ids.index(i)
-        return int(i)
+        if isinstance(i, str) and i not in self.ids:
+            raise DnallmError(f"no record '{i}' in this attribution")
+        return self.ids.index(i) if isinstance(i, str) else int(i)
 
     def scores_of(self, i: int | str) -> np.ndarray:
         """``(length,)`` per-bp scores of record ``i`` (its position, or its id)."""
@@ -107,21 +99,16 @@ class Attribution:
     def write(self, path: str | Path) -> None:
         """Write to ``.npz`` or ``.bedgraph``/``.bg`` (by the suffix), whole or not at all."""
         suffix = Path(path).suffix.lower()
-        if suffix == ".npz":
-            self.write_npz(path)
-        elif suffix in (".bedgraph", ".bg"):
-            self.write_bedgraph(path)
-        else:
+        if suffix not in (".npz", ".bedgraph", ".bg"):
             raise DnallmError(f"{path}: attribution output must be .npz or .bedgraph")
+        self.write_npz(path) if suffix == ".npz" else self.write_bedgraph(path)
 
     def write_npz(self, path: str | Path) -> None:
         """``.npz`` (no pickles): ``ids`` (n,) str, ``offsets`` (n+1,) int64, ``scores`` (total bp,) float32,
         ``ism`` (total bp, 4) float32 (ISM only), ``method`` and ``target`` (0-d str). Read with :meth:`read_npz`."""
         arrays = dict(ids=np.array(self.ids, dtype=str), offsets=np.asarray(self.offsets, np.int64),
                       scores=np.asarray(self.scores, np.float32), method=np.array(self.method),
-                      target=np.array(self.target))
-        if self.ism is not None:
-            arrays["ism"] = np.asarray(self.ism, np.float32)
+                      target=np.array(self.target), **({} if self.ism is None else {"ism": self.ism}))
         with replaced(path, npz_partial(path)) as tmp:
             np.savez(tmp, **arrays)
 
@@ -166,7 +153,7 @@ def genome_position(record_id: str, length: int) -> tuple[str, int]:
 
 
 def attribute(runner: Any, loaded: Any, source: Any, method: str = "ism", target: str | None = None,
-              options: InputOptions = InputOptions(), progress: bool = False, layer: int | str = -1,
+              options: InputOptions = _INPUT, progress: bool = False, layer: int | str = -1,
               steps: int = 50, model_name: str = "the model") -> Attribution:
     """Per-bp attribution of every record of ``source`` (anything :func:`dnallm.iter_records` takes).
 
@@ -176,8 +163,8 @@ def attribute(runner: Any, loaded: Any, source: Any, method: str = "ism", target
         target: a label name (default: the last label); not for ``attention``.
         options: the input policy (a record too short for one token is skipped under ``on_error="skip"``).
         progress: a progress bar in records on stderr.
-        layer: ``attention`` only: a layer (negative from the end) or ``"all"`` (the mean over all layers).
-        steps: ``integrated_gradients`` only: steps of the path integral.
+        layer, steps: ``attention``: a layer (negative from the end) or ``"all"`` (their mean);
+            ``integrated_gradients``: steps of the path integral.
     """
     if method not in METHODS:
         raise OptionError(f"unknown attribution method {method!r}; use one of {', '.join(METHODS)}")
@@ -200,11 +187,9 @@ def attribute(runner: Any, loaded: Any, source: Any, method: str = "ism", target
 
 
 def _attention_name(layer: int | str) -> str:
-    if layer == "all":
-        return "attention (mean over all layers)"
-    if isinstance(layer, str) or not isinstance(layer, (int, np.integer)):
+    if layer != "all" and not isinstance(layer, (int, np.integer)):
         raise OptionError(f"layer must be a layer number or 'all', not {layer!r}")
-    return f"attention (layer {layer})"
+    return "attention (mean over all layers)" if layer == "all" else f"attention (layer {layer})"
 
 
 def _attention_scores(runner: Any, rec: Any, layer: int | str) -> np.ndarray:
@@ -237,6 +222,12 @@ def _skip_or_raise(rec: Any, exc: InputError, options: InputOptions) -> None:
     options.report(Skipped(rec.id, rec.origin, exc.reason))
 
 
+def _report(pending: list[Skipped], options: InputOptions) -> None:
+    for item in pending:
+        options.report(item)
+    pending.clear()
+
+
 def _per_record(runner: Any, source: Any, options: InputOptions, progress: bool, method: str, target: str,
                 scores_of: Any) -> Attribution:
     """Methods that score one record at a time (attention, gradients)."""
@@ -246,9 +237,7 @@ def _per_record(runner: Any, source: Any, options: InputOptions, progress: bool,
     bar = Progress(desc=f"dnallm {method}", unit="records", disable=not progress)
     try:
         for rec in _records(source, options, pending):
-            for item in pending:
-                options.report(item)
-            pending.clear()
+            _report(pending, options)
             try:
                 values = np.asarray(scores_of(rec), dtype=np.float32)
             except InputError as exc:
@@ -257,8 +246,7 @@ def _per_record(runner: Any, source: Any, options: InputOptions, progress: bool,
             ids.append(rec.id)
             scores.append(values)
             bar.update(1)
-        for item in pending:
-            options.report(item)
+        _report(pending, options)
     finally:
         bar.close()
     return _assemble(ids, scores, None, method, target)
@@ -269,41 +257,42 @@ def _assemble(ids: list[str], scores: list[np.ndarray], ism: list[np.ndarray] | 
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in scores], out=offsets[1:])
     flat = np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32)
-    deltas = None
-    if ism is not None:
-        deltas = np.concatenate(ism).astype(np.float32) if ism else np.zeros((0, 4), np.float32)
+    deltas = None if ism is None else np.concatenate(ism or [np.zeros((0, 4))]).astype(np.float32)
     return Attribution(ids, offsets, flat, deltas, method, target)
 
 
 # -- ISM ---------------------------------------------------------------------------------------------------------
 
 
+def bpe_slack(max_tokens: int) -> int:
+    """Tokens an ISM window of a BPE model leaves free for mutants that tokenize longer than their reference:
+    a 32nd of the model's length, at least 4."""
+    return max(4, -(-max_tokens // 32))
+
+
 def ism_windows(runner: Any, rec: Any) -> list[Encoding]:
-    """The windows ISM attributes ``rec`` by: the runner's, or for a BPE model windows :data:`BPE_SLACK` tokens
-    shorter when the runner's leave mutants no room (bp spans on the record)."""
-    windows = runner.windows(rec)
-    tokenizer = runner.tokenizer
-    if tokenizer.family != "bpe" or tokenizer.max_tokens is None:
-        return windows
-    if all(len(w) <= tokenizer.max_tokens - BPE_SLACK for w in windows):
+    """The windows ISM attributes ``rec`` by (bp spans on the record): the runner's, or for a BPE model windows
+    :func:`bpe_slack` tokens shorter when the runner's leave mutants no room."""
+    windows, tokenizer = runner.windows(rec), runner.tokenizer
+    slack = bpe_slack(tokenizer.max_tokens or 0)
+    if tokenizer.family != "bpe" or tokenizer.max_tokens is None or all(
+            len(w) <= tokenizer.max_tokens - slack for w in windows):
         return windows
     narrow = copy.copy(tokenizer)
-    narrow.max_tokens = max(tokenizer.max_tokens - BPE_SLACK, tokenizer.n_special + 1)
+    narrow.max_tokens = max(tokenizer.max_tokens - slack, tokenizer.n_special + 1)
     return narrow.windows(rec, overlap=runner.window_overlap)
 
 
 @dataclass
 class _Block:
-    """Mutants of some positions of one window: ``positions``/``bases`` (record bp, column) of the mutants at
-    chunk positions ``first`` ..., their reference at chunk position ``ref``; ``covered``: the window's record
-    bp these mutants stand for (counted once for the mean over windows)."""
+    """Mutants of one window's bp ``covered``, at chunk positions ``first`` on, their reference at ``ref``."""
 
     record: int
     ref: int
     first: int
-    positions: np.ndarray
-    bases: np.ndarray
-    covered: np.ndarray
+    positions: list[int]  # record bp of each mutant
+    bases: list[int]  # its column (A C G T)
+    covered: list[int]
 
 
 @dataclass
@@ -316,22 +305,16 @@ class _IsmChunk:
     tokens: int = 0
 
 
-def _encode_at(tokenizer: Any, seq: str, offset: int, rid: str) -> Encoding:
-    """``seq`` (a window's bases, possibly mutated) tokenized alone, spans moved to record bp (+ ``offset``)."""
-    enc = tokenizer.encode(seq, record_id=rid)
-    spans = np.where(enc.spans >= 0, enc.spans + offset, enc.spans)
-    return replace(enc, spans=spans, start=enc.start + offset, end=enc.end + offset)
-
-
-def _mutant(tokenizer: Any, bases: str, i: int, alt: str, window: Encoding, rid: str) -> Encoding:
-    """The window's bases with base ``i`` set to ``alt``, tokenized alone (spans in record bp)."""
+def _encode_at(tokenizer: Any, seq: str, window: Encoding, rid: str, mutant: str = "") -> Encoding:
+    """``seq`` (the bases of ``window``, or its ``mutant``) tokenized alone, spans moved to record bp."""
     try:
-        return _encode_at(tokenizer, bases[:i] + alt + bases[i + 1 :], window.start, rid)
+        enc = tokenizer.encode(seq, record_id=rid)
     except InputError as exc:
-        raise InputError.at(
-            f"record '{rid}'", f"the mutant {alt} at bp {window.start + i:,} of window {window.window} takes more "
-            f"tokens than the model's {tokenizer.max_tokens} ({exc.reason}); give the model a smaller max_tokens",
-        ) from None
+        raise InputError.at(f"record '{rid}'", f"the mutant {mutant} of window {window.window} takes more tokens "
+                            f"than the model's {tokenizer.max_tokens} ({exc.reason}); give a smaller max_tokens"
+                            ) from None
+    spans = np.where(enc.spans >= 0, enc.spans + window.start, enc.spans)
+    return replace(enc, spans=spans, start=enc.start + window.start, end=enc.end + window.start)
 
 
 def _ism_chunks(runner: Any, records: Iterator[Any], pending: list[Skipped],
@@ -357,11 +340,12 @@ def _ism_chunks(runner: Any, records: Iterator[Any], pending: list[Skipped],
             for i, ref_base in enumerate(bases):
                 if block is None:  # a block's mutants and their reference travel in one chunk
                     block = _Block(done, len(chunk.encodings), len(chunk.encodings) + 1, [], [], [])
-                    chunk.encodings.append(_encode_at(tokenizer, bases, w.start, rec.id))
+                    chunk.encodings.append(_encode_at(tokenizer, bases, w, rec.id, "(none: the reference)"))
                     chunk.blocks.append(block)
                 for column, alt in enumerate(BASES):
                     if alt != ref_base:
-                        enc = _mutant(tokenizer, bases, i, alt, w, rec.id)
+                        enc = _encode_at(tokenizer, bases[:i] + alt + bases[i + 1 :], w, rec.id,
+                                         f"{alt} at bp {w.start + i:,}")
                         chunk.encodings.append(enc)
                         chunk.tokens += len(enc)
                         block.positions.append(w.start + i)
@@ -378,36 +362,29 @@ def _ism_chunks(runner: Any, records: Iterator[Any], pending: list[Skipped],
     yield chunk
 
 
-def ism(runner: Any, source: Any, head: Any, target: str, options: InputOptions = InputOptions(),
+def ism(runner: Any, source: Any, head: Any, target: str, options: InputOptions = _INPUT,
         progress: bool = False) -> Attribution:
     """Saturation mutagenesis of every record of ``source`` with the target ``head`` (``compute`` ->
     ``(batch, 1)``; see :func:`dnallm.targets.target_head`), named ``target``: see the module docstring for
     the deltas and the per-bp score. Statistics of the run in ``runner.last_run`` (records, batches, tokens)."""
-    import time
-
     from dnallm.batching import prefetch
     from dnallm.progress import Progress
     from dnallm.runner import RunStats
 
-    stats = runner.last_run = RunStats()
-    start = time.perf_counter()
-    pending: list[Skipped] = []
-    ids: list[str] = []
-    totals: list[np.ndarray] = []
-    counts: list[np.ndarray] = []
+    stats, start, pending = RunStats(), time.perf_counter(), []
+    runner.last_run = stats
+    ids, totals, counts = [], [], []  # per record: id, (length, 4) sums of deltas, (length,) windows
     bar = Progress(desc="dnallm ism", unit="records", disable=not progress)
     try:
         for chunk in prefetch(_ism_chunks(runner, _records(source, options, pending), pending, options)):
-            for item in chunk.skipped:
-                stats.skipped.append(item)
-                options.report(item)
+            stats.skipped.extend(chunk.skipped)
+            _report(chunk.skipped, options)
             for rid, length in chunk.records:
                 ids.append(rid)
                 totals.append(np.zeros((length, 4)))
                 counts.append(np.zeros(length))
             if chunk.encodings:
                 out = runner.forward(chunk.encodings, head)[:, 0].astype(np.float64)
-                stats.windows += len(chunk.blocks)
                 for block in chunk.blocks:
                     mutants = out[block.first : block.first + len(block.positions)]
                     totals[block.record][block.positions, block.bases] += mutants - out[block.ref]

@@ -417,7 +417,7 @@ def attribute(args: argparse.Namespace) -> int:
         raise
     skip_log.finish()
     if not args.quiet:
-        print(f"dnallm: {args.method} scores of {len(result):,} records ({int(result.lengths.sum()):,} bp), target "
+        print(f"dnallm: {args.method} scores of {len(result.ids):,} records ({int(result.lengths.sum()):,} bp), target "
               f"{result.target}, in {inf.last_run.seconds:.1f} s -> {args.output}", file=sys.stderr)
     _skipped_summary(args, skip_log)
     return 0
