@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from dnallm import __version__, commands
+from dnallm.attribution import METHODS as ATTRIBUTION_METHODS
 from dnallm.commands import CliFormatter, cli_words
 from dnallm.errors import DnallmError
 from dnallm.heads import POOLINGS
@@ -63,15 +64,16 @@ def _model_options(parser: argparse.ArgumentParser, several: bool = False) -> No
     _input_options(parser, "no progress bar and no summary on stderr")
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
+def _run_options(parser: argparse.ArgumentParser, resume: bool = True) -> None:
     parser.add_argument("--on-error", choices=ERROR_POLICIES, default=ERROR_POLICIES[0],
                         help="a bad record (bad character, no sequence, repeated id, too short): stop with an error "
                              "(default) or leave it out, list it in --skipped and go on")
     parser.add_argument("--skipped", metavar="FILE",
                         help="TSV of the records left out by --on-error skip (default: OUTPUT.skipped.tsv; "
                              "on stderr when the output is stdout)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from OUTPUT.partial: only the records not done yet run")
+    if resume:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue an interrupted run from OUTPUT.partial: only the records not done yet run")
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _attention_parser(sub)
     _motifs_parser(sub)
+    _attribute_parser(sub)
     for command in sub.choices.values():  # -v after the command too (dnallm predict x.fa -v)
         _verbose_option(command, argparse.SUPPRESS)
     return parser
@@ -171,6 +174,21 @@ def _motifs_parser(sub) -> None:
     motifs.set_defaults(func=commands.motifs)
 
 
+def _attribute_parser(sub) -> None:
+    attribute = sub.add_parser("attribute", help="per-bp attribution scores: ISM, integrated gradients, "
+                               "gradient x input or attention")
+    _model_options(attribute)
+    attribute.add_argument("--method", choices=ATTRIBUTION_METHODS, default=ATTRIBUTION_METHODS[0],
+                           help="in-silico mutagenesis (default), gradients on the input embeddings, or attention")
+    attribute.add_argument("--target", help="the label whose log-odds is explained (default: the last label)")
+    attribute.add_argument("--layer", default="-1",
+                           help="--method attention: a layer, negative from the end (default -1), or all (the mean)")
+    attribute.add_argument("-o", "--output", required=True,
+                           help="output: .npz (ids, offsets, scores, ism) or .bedgraph (per-bp scores)")
+    _run_options(attribute, resume=False)
+    attribute.set_defaults(func=commands.attribute)
+
+
 # -- values argparse does not check -----------------------------------------------------------------------------
 
 
@@ -181,6 +199,8 @@ def _read_values(args: argparse.Namespace) -> None:
     if args.command == "attention":
         args.head = _parse_heads(args.head)
         args.region = _parse_region(args.region)
+    if args.command == "attribute":
+        args.layer = _parse_layer(args.layer)
 
 
 def overlap_value(text: str | int | None) -> int | None:
@@ -194,6 +214,15 @@ def overlap_value(text: str | int | None) -> int | None:
     if value < 0:
         raise DnallmError(f"--overlap takes 0 or more tokens, not {value}")
     return value
+
+
+def _parse_layer(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise DnallmError(f"--layer takes a layer number (negative from the end) or 'all', not {text!r}") from None
 
 
 def _parse_heads(text: str) -> str | int | list[int]:

@@ -398,3 +398,26 @@ def motifs(args: argparse.Namespace) -> int:
             print(f"dnallm:   {row.rank}. {row.consensus} ({row.instances} sites, q {row.qvalue:.1e}){best}",
                   file=sys.stderr)
     return 0
+
+
+def attribute(args: argparse.Namespace) -> int:
+    """``dnallm attribute``: per-bp attribution scores of every record, into .npz or .bedgraph (written whole)."""
+    if not str(args.output).lower().endswith((".npz", ".bedgraph", ".bg")):
+        raise DnallmError(f"-o {args.output}: attribution output must be .npz (scores, ISM deltas) or .bedgraph")
+    check_output_file(args.output, "-o", [args.fasta], result_outputs(args.output, args.on_error, args.skipped)[1:])
+    skip_log = _skip_log(args)
+    try:
+        inf = _load(args)
+        result = inf.attribute(args.fasta, method=args.method, target=args.target, layer=args.layer,
+                               progress=not args.quiet, iupac=args.iupac, uracil=args.uracil, on_error=args.on_error,
+                               on_skip=in_cli_words(skip_log))
+        result.write(args.output)
+    except BaseException:
+        skip_log.drop()
+        raise
+    skip_log.finish()
+    if not args.quiet:
+        print(f"dnallm: {args.method} scores of {len(result.ids):,} records ({int(result.lengths.sum()):,} bp), target "
+              f"{result.target}, in {inf.last_run.seconds:.1f} s -> {args.output}", file=sys.stderr)
+    _skipped_summary(args, skip_log)
+    return 0

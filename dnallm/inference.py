@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dnallm import heads
+from dnallm import attribution, heads
 from dnallm.attention import AttentionMap
 from dnallm.io.fasta import Record, SequenceInput, SkipCallback, iter_records
 from dnallm.io.options import InputOptions
@@ -182,24 +182,17 @@ class DNAInference:
     def attentions(self, record: RecordLike, layers: int | Sequence[int] | str = -1,
                    heads: int | Sequence[int] | str = "all", *, window: int | None = None,
                    region: tuple[int, int] | None = None, query: str = "auto", max_bins: int = 1024) -> AttentionMap:
-        """Attention of the chosen layers over one record (one window of it when it is longer than the model).
-
-        Runs one forward pass with eager attention, for this call only (the backend :meth:`predict` uses is
-        restored after), and keeps the weights of the asked layers alone.
+        """Attention of the chosen layers over one record (one window of a longer one), an :class:`AttentionMap`:
+        one forward pass with eager attention for this call only, keeping the asked layers' weights alone.
 
         Args:
             record: a :class:`Record`, an ``(id, sequence)`` pair, a DNA string, or a FASTA file of one record.
             layers: a layer number (negative from the end), a list of them, or ``"all"``.
             heads: ``"all"``, a head number, a list of them, or ``"mean"`` (keep only the mean over heads).
-            window: which window of a long record, 0-based (default: the first, or with ``region`` a window
-                centred on it: :attr:`AttentionMap.window` is then -1 unless that is one of the record's windows).
+            window: which window of a long record, 0-based (default the first, or one centred on ``region``).
             region: ``(start, end)`` in record bp that the window must contain.
-            query: the per-bp track's query, ``"cls"`` (first special token), ``"mean"`` (all sequence tokens),
-                or ``"auto"``: ``cls`` when the tokenizer adds a leading special token, else ``mean``.
+            query: the per-bp track's query: ``"cls"``, ``"mean"`` or ``"auto"`` (cls if there is a leading special).
             max_bins: the bp x bp matrix is binned to at most this many bins per axis.
-
-        Returns:
-            :class:`dnallm.attention.AttentionMap`.
         """
         from dnallm import attention_capture as capture
 
@@ -214,6 +207,13 @@ class DNAInference:
         from dnallm import attention_capture as capture
 
         return capture.attention_track(self.runner, capture.single_record(record), layer, head, query)
+
+    def attribute(self, source: SequenceInput, *, method: str = "ism", target: str | None = None, layer: int | str = -1,
+                  progress: bool = False, iupac: str = "n", uracil: str = "t", on_error: str = "fail",
+                  on_skip: SkipCallback | None = None) -> attribution.Attribution:
+        """Per-bp attribution scores of every record: see :func:`dnallm.attribution.attribute` (methods, targets)."""
+        return attribution.attribute(self.runner, self._loaded, source, method, target, InputOptions(
+            iupac, uracil, on_error, on_skip), progress, layer, model_name=self.name)
 
     def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, layer: int = -1,
                     head: int | Sequence[int] | str = "mean", query: str = "auto", progress: bool = False,
