@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from dnallm import __version__, commands
 from dnallm.attribution import METHODS as ATTRIBUTION_METHODS
-from dnallm.commands import CliFormatter, cli_words
+from dnallm.cli_text import CliFormatter, cli_words
 from dnallm.errors import DnallmError
 from dnallm.heads import POOLINGS
 from dnallm.io.formats import FORMATS
