@@ -36,6 +36,10 @@ per-bp scores of a window therefore sum to the token sum; for overlapping k-mers
 each base holds a mean, so a window's per-bp scores sum to about ``1/k`` of it. Windows of a long record are
 attributed one by one and their per-bp scores averaged where windows overlap.
 
+Precision: run gradients in float32. In bfloat16 (``dtype="auto"`` on a CUDA GPU) the sums missed
+``f(x) - f(x')`` by 0.5-5% on the four test models at 20 and 50 steps alike (float32: under 2e-5); a window
+more than 5% off is logged as a warning that says which to change.
+
 The steps of one window run ``max_batch_tokens // n_tokens`` at a time (the runner's token budget; Captum's
 ``internal_batch_size``), under ``torch.enable_grad`` with the model in eval mode. Block-sparse BigBird runs with
 the attention type its window length allows (:func:`dnallm.bigbird.attention_type_for`; gradients flow through
@@ -236,9 +240,11 @@ def attribute_window(runner: Any, enc: Encoding, head: Head, method: str = "inte
     delta = float(values.sum() - (float(ends[0]) - float(ends[1])))
     out = WindowAttribution(values, float(ends[0]), float(ends[1]), delta)
     if out.relative_error > COMPLETENESS_WARNING:
+        hint = f"raise steps (now {steps})" if x.dtype == torch.float32 else \
+            f"the model runs in {str(x.dtype).removeprefix('torch.')}: load it with dtype='float32'"
         logger.warning("integrated gradients of window %d of '%s' sum to %.4g, f(x) - f(baseline) is %.4g "
-                       "(%.1f%% off): raise steps (now %d)", enc.window, enc.record_id, values.sum(),
-                       ends[0] - ends[1], 100 * out.relative_error, steps)
+                       "(%.1f%% off): %s", enc.window, enc.record_id, values.sum(), ends[0] - ends[1],
+                       100 * out.relative_error, hint)
     return out
 
 

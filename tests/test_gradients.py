@@ -195,3 +195,28 @@ def test_unknown_method_and_steps_are_refused(loaded, record):
         gradients.base_attributions(runner, record, head, "saliency")
     with pytest.raises(OptionError, match="steps must be positive"):
         gradients.token_attributions(runner, runner.windows(record)[0], head, "integrated_gradients", steps=0)
+
+
+def test_masked_lm_integrated_gradients_explain_the_mean_log_probability(tmp_path, record):
+    """A language model's target, the mean log p(token) over the window's sequence tokens, computed here from
+    transformers' logits: the token attributions sum to its change from the baseline."""
+    from dnallm import DNAInference, testing
+
+    inf = DNAInference(testing.build_bpe_bert(tmp_path / "mlm", head="masked_lm"), device="cpu")
+    runner, model = inf.runner, inf.runner.model
+    head, name = target_head(inf._loaded.head, model.config)
+    assert name == "mean_log_prob"
+    enc = runner.windows(record)[0]
+    ids, content = window_ids(enc)
+    mask = torch.ones_like(ids)
+
+    def mean_log_prob(**inputs) -> float:
+        log_p = model(**inputs, attention_mask=mask).logits.float().log_softmax(-1)
+        return float(log_p[0, content[0]].gather(-1, ids[0, content[0]][:, None]).mean())
+
+    with torch.no_grad():
+        difference = mean_log_prob(input_ids=ids) - mean_log_prob(
+            inputs_embeds=model.get_input_embeddings()(ids.masked_fill(content, model.config.pad_token_id)))
+    got = gradients.attribute_window(runner, enc, head, "integrated_gradients", steps=STEPS)
+    assert abs(difference) > 1e-2
+    assert abs(got.values.sum() - difference) <= 0.01 * abs(difference)
