@@ -99,17 +99,25 @@ def _dims(config: Any) -> list[str]:
 # -- post-processing of one batch ---------------------------------------------------------------------------------
 
 
-def _logits(model: Any, batch: Batch) -> Any:
-    output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+def model_inputs(batch: Batch) -> dict[str, Any]:
+    """The model's keyword inputs: ``inputs_embeds`` when the batch has them (gradients), else ``input_ids``."""
+    if "inputs_embeds" in batch:
+        return {"inputs_embeds": batch["inputs_embeds"], "attention_mask": batch["attention_mask"]}
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def logits(model: Any, batch: Batch) -> Any:
+    """The model's output logits ``(batch, ...)`` as float32."""
+    output = model(**model_inputs(batch))
     return (output.logits if hasattr(output, "logits") else output.prediction_logits).float()
 
 
-def _mean_log_prob(model: Any, batch: Batch, shift: bool) -> Any:
+def mean_log_prob(model: Any, batch: Batch, shift: bool) -> Any:
     """Mean over a window's sequence tokens of log p(token); ``shift``: token t is predicted from those before."""
-    logits, ids, content = _logits(model, batch), batch["input_ids"], batch["content_mask"]
+    values, ids, content = logits(model, batch), batch["input_ids"], batch["content_mask"]
     if shift:
-        logits, ids, content = logits[:, :-1], ids[:, 1:], content[:, 1:]
-    log_prob = logits.gather(-1, ids[..., None])[..., 0] - logits.logsumexp(-1)
+        values, ids, content = values[:, :-1], ids[:, 1:], content[:, 1:]
+    log_prob = values.gather(-1, ids[..., None])[..., 0] - values.logsumexp(-1)
     return ((log_prob * content).sum(1) / content.sum(1).clamp(min=1))[:, None]
 
 
@@ -135,12 +143,12 @@ ENCODER = "encoder"
 HEADS: dict[str, Head] = {
     head.name: head
     for head in (
-        Head("classification", _label_columns, lambda m, b: _logits(m, b).softmax(-1), auto_class=_CLASSIFIER),
-        Head("multilabel", _label_columns, lambda m, b: _logits(m, b).sigmoid(), auto_class=_CLASSIFIER),
-        Head("regression", _value_columns, _logits, auto_class=_CLASSIFIER),
-        Head("masked_lm", lambda c: ["mean_log_prob"], lambda m, b: _mean_log_prob(m, b, False),
+        Head("classification", _label_columns, lambda m, b: logits(m, b).softmax(-1), auto_class=_CLASSIFIER),
+        Head("multilabel", _label_columns, lambda m, b: logits(m, b).sigmoid(), auto_class=_CLASSIFIER),
+        Head("regression", _value_columns, logits, auto_class=_CLASSIFIER),
+        Head("masked_lm", lambda c: ["mean_log_prob"], lambda m, b: mean_log_prob(m, b, False),
              auto_class="AutoModelForMaskedLM"),
-        Head("causal_lm", lambda c: ["mean_log_prob"], lambda m, b: _mean_log_prob(m, b, True),
+        Head("causal_lm", lambda c: ["mean_log_prob"], lambda m, b: mean_log_prob(m, b, True),
              auto_class="AutoModelForCausalLM"),
         Head(ENCODER, lambda c: [], None, auto_class="AutoModel"),
         Head("embed_mean", _dims, _mean_pool),

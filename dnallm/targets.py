@@ -22,27 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 from dnallm.errors import DnallmError, OptionError
-from dnallm.heads import HEADS, Batch, Head
-
-
-def model_inputs(batch: Batch) -> dict[str, Any]:
-    """The model's keyword inputs: ``inputs_embeds`` when the batch has them (gradients), else ``input_ids``."""
-    if "inputs_embeds" in batch:
-        return {"inputs_embeds": batch["inputs_embeds"], "attention_mask": batch["attention_mask"]}
-    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-
-
-def _logits(model: Any, batch: Batch) -> Any:
-    output = model(**model_inputs(batch))
-    return (output.logits if hasattr(output, "logits") else output.prediction_logits).float()
+from dnallm.heads import HEADS, Batch, Head, logits, mean_log_prob
 
 
 def _log_odds(index: int, n_labels: int):
     def compute(model: Any, batch: Batch) -> Any:
-        logits = _logits(model, batch)
+        values = logits(model, batch)
         if n_labels == 1:
-            return logits[:, :1]
-        log_p = logits.log_softmax(-1)
+            return values[:, :1]
+        log_p = values.log_softmax(-1)
         others = log_p.clone()
         others[:, index] = float("-inf")
         return (log_p[:, index] - others.logsumexp(-1))[:, None]  # log p(t) - log(1 - p(t)), stably
@@ -51,18 +39,11 @@ def _log_odds(index: int, n_labels: int):
 
 
 def _column(index: int):
-    return lambda model, batch: _logits(model, batch)[:, index : index + 1]
+    return lambda model, batch: logits(model, batch)[:, index : index + 1]
 
 
 def _mean_log_prob(shift: bool):
-    def compute(model: Any, batch: Batch) -> Any:
-        logits, ids, content = _logits(model, batch), batch["input_ids"], batch["content_mask"]
-        if shift:
-            logits, ids, content = logits[:, :-1], ids[:, 1:], content[:, 1:]
-        log_prob = logits.gather(-1, ids[..., None])[..., 0] - logits.logsumexp(-1)
-        return ((log_prob * content).sum(1) / content.sum(1).clamp(min=1))[:, None]
-
-    return compute
+    return lambda model, batch: mean_log_prob(model, batch, shift)
 
 
 def target_head(head: str, config: Any, target: str | None = None, model_name: str = "the model") -> tuple[Head, str]:
