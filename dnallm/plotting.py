@@ -1,4 +1,5 @@
-"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above.
+"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above; attribution logos
+with the ISM deltas beneath (:func:`plot_attribution`).
 
 Titles number layers, heads and windows from 0, as ``attentions()`` and the CLI's ``--layer``, ``--head`` and
 ``--window`` do; they name the window actually drawn (its number and bp span, or the window cut around a region).
