@@ -97,11 +97,12 @@ class Attribution:
         return self.ism[self.offsets[i] : self.offsets[i + 1]]
 
     def write(self, path: str | Path) -> None:
-        """Write to ``.npz`` or ``.bedgraph``/``.bg`` (by the suffix), whole or not at all."""
-        suffix = Path(path).suffix.lower()
-        if suffix not in (".npz", ".bedgraph", ".bg"):
-            raise DnallmError(f"{path}: attribution output must be .npz or .bedgraph")
-        self.write_npz(path) if suffix == ".npz" else self.write_bedgraph(path)
+        """Write to ``.npz``, ``.bedgraph``/``.bg`` or ``.bw``/``.bigwig`` (by the suffix), whole or not at all."""
+        writer = {".npz": self.write_npz, ".bedgraph": self.write_bedgraph, ".bg": self.write_bedgraph,
+                  ".bw": self.write_bigwig, ".bigwig": self.write_bigwig}.get(Path(path).suffix.lower())
+        if writer is None:
+            raise DnallmError(f"{path}: attribution output must be .npz, .bedgraph or .bw")
+        writer(path)
 
     def write_npz(self, path: str | Path) -> None:
         """``.npz`` (no pickles): ``ids`` (n,) str, ``offsets`` (n+1,) int64, ``scores`` (total bp,) float32,
@@ -134,6 +135,17 @@ class Attribution:
                 ends = np.concatenate([change, [len(values)]]).astype(np.int64)
                 out.writelines(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n"
                                for lo, hi in zip(starts, ends))
+
+
+    def write_bigwig(self, path: str | Path) -> None:
+        """bigWig of the per-bp scores (pyBigWig: ``pip install 'dnallm[bigwig]'``), placed as in
+        :meth:`write_bedgraph`; the header's chromosome sizes are a plain id's length, and for ``chrom:start-end``
+        ids the largest end on that chrom. Records may come in any order; two overlapping on one chromosome are
+        refused (:func:`dnallm.io.bigwig.write_bigwig`)."""
+        from dnallm.io.bigwig import Track, write_bigwig
+
+        write_bigwig(path, [Track(rid, *genome_position(rid, int(self.lengths[i])), self.scores_of(i))
+                            for i, rid in enumerate(self.ids)])
 
 
 def genome_position(record_id: str, length: int) -> tuple[str, int]:

@@ -183,8 +183,13 @@ def _attribute_parser(sub) -> None:
     attribute.add_argument("--target", help="the label whose log-odds is explained (default: the last label)")
     attribute.add_argument("--layer", default="-1",
                            help="--method attention: a layer, negative from the end (default -1), or all (the mean)")
-    attribute.add_argument("-o", "--output", required=True,
-                           help="output: .npz (ids, offsets, scores, ism) or .bedgraph (per-bp scores)")
+    attribute.add_argument("-o", "--output",
+                           help="output: .npz (ids, offsets, scores, ism), .bedgraph or .bw (per-bp scores; "
+                                "chrom:start-end ids at those coordinates)")
+    attribute.add_argument("--figure", metavar="FIG",
+                           help="figure of one record (.png, .pdf, .svg): a logo of its scores, ISM deltas beneath")
+    attribute.add_argument("--id", help="--figure: the record to draw (default the first)")
+    attribute.add_argument("--region", help="--figure: START-END in record bp (0-based, end excluded) to zoom into")
     _run_options(attribute, resume=False)
     attribute.set_defaults(func=commands.attribute)
 
@@ -201,6 +206,7 @@ def _read_values(args: argparse.Namespace) -> None:
         args.region = _parse_region(args.region)
     if args.command == "attribute":
         args.layer = _parse_layer(args.layer)
+        args.region = _parse_region(args.region)
 
 
 def overlap_value(text: str | int | None) -> int | None:

@@ -18,6 +18,7 @@ from typing import Any
 from dnallm.cli_text import in_cli_words
 from dnallm.errors import DnallmError
 from dnallm.io.fingerprint import check_resumable, run_fingerprint
+from dnallm.io.fasta import read_fasta
 from dnallm.io.inputs import chain_fasta, find_record
 from dnallm.io.options import InputOptions, SkipCallback
 from dnallm.io.paths import check_output_file, check_output_folder, refuse_collisions, result_outputs
@@ -350,24 +351,80 @@ def motifs(args: argparse.Namespace) -> int:
 
 
 def attribute(args: argparse.Namespace) -> int:
-    """``dnallm attribute``: per-bp attribution scores of every record, into .npz or .bedgraph (written whole)."""
-    if not str(args.output).lower().endswith((".npz", ".bedgraph", ".bg")):
-        raise DnallmError(f"-o {args.output}: attribution output must be .npz (scores, ISM deltas) or .bedgraph")
-    check_output_file(args.output, "-o", [args.fasta], result_outputs(args.output, args.on_error, args.skipped)[1:])
+    """``dnallm attribute``: per-bp attribution scores of every record into -o (.npz, .bedgraph or .bw, written
+    whole), and/or a figure of one record (--figure: a logo of its scores, the ISM deltas beneath)."""
+    record = _check_attribute_outputs(args)
     skip_log = _skip_log(args)
     try:
         inf = _load(args)
         start = time.perf_counter()  # the runner's last_run times ISM only; gradients and attention run beside it
-        result = inf.attribute(args.fasta, method=args.method, target=args.target, layer=args.layer,
-                               progress=not args.quiet, iupac=args.iupac, uracil=args.uracil, on_error=args.on_error,
-                               on_skip=in_cli_words(skip_log))
-        result.write(args.output)
+        result = inf.attribute(args.fasta if args.output else [record], method=args.method, target=args.target,
+                               layer=args.layer, progress=not args.quiet, iupac=args.iupac, uracil=args.uracil,
+                               on_error=args.on_error, on_skip=in_cli_words(skip_log))
+        seconds = time.perf_counter() - start
+        fig = None if record is None else _attribution_figure(record, result, args.region)
+        if args.output:
+            result.write(args.output)
+        if fig is not None:
+            from dnallm.io.atomic import save_figure
+
+            save_figure(fig, args.figure)
     except BaseException:
         skip_log.drop()
         raise
     skip_log.finish()
     if not args.quiet:
+        written = " and ".join(str(p) for p in (args.output, args.figure) if p)
         print(f"dnallm: {args.method} scores of {len(result.ids):,} records ({int(result.lengths.sum()):,} bp), target "
-              f"{result.target}, in {time.perf_counter() - start:.1f} s -> {args.output}", file=sys.stderr)
+              f"{result.target}, in {seconds:.1f} s -> {written}", file=sys.stderr)
     _skipped_summary(args, skip_log)
     return 0
+
+
+def _check_attribute_outputs(args: argparse.Namespace):
+    """-o and --figure checked before anything runs; the record --figure draws (None without --figure)."""
+    if args.output is None and args.figure is None:
+        raise DnallmError("nothing to write: give -o OUT (.npz, .bedgraph or .bw) and/or --figure FIG (.png, .pdf, "
+                          ".svg)")
+    if args.output is not None and not str(args.output).lower().endswith((".npz", ".bedgraph", ".bg", ".bw",
+                                                                          ".bigwig")):
+        raise DnallmError(f"-o {args.output}: attribution output must be .npz (scores, ISM deltas), .bedgraph or .bw")
+    others = result_outputs(args.output, args.on_error, args.skipped)
+    if args.output is not None:
+        check_output_file(args.output, "-o", [args.fasta], others[1:])
+    if args.figure is None:
+        if args.id is not None or args.region is not None:
+            raise DnallmError("--id and --region choose what --figure draws; give --figure FIG.png as well")
+        return None
+    if not str(args.figure).lower().endswith((".png", ".pdf", ".svg")):
+        raise DnallmError(f"--figure {args.figure}: the figure must be .png, .pdf or .svg")
+    check_output_file(args.figure, "--figure", [args.fasta], others)
+    from dnallm.plotting import logomaker_module
+
+    logomaker_module()  # missing: say so before the model runs
+    options = InputOptions(iupac=args.iupac, uracil=args.uracil)
+    if args.id is not None:
+        record = find_record(args.fasta, args.id, options)
+    else:
+        records = read_fasta(args.fasta, options=options)
+        record = next(records, None)
+        if record is None:
+            raise DnallmError(f"{args.fasta}: no records, so --figure has nothing to draw")
+        if next(records, None) is not None and not args.quiet:
+            print(f"dnallm: --figure draws the first record, '{record.id}' (choose another with --id)",
+                  file=sys.stderr)
+    if args.region is not None and not 0 <= args.region[0] < args.region[1] <= len(record):
+        raise DnallmError(f"--region {args.region[0]}-{args.region[1]}: not inside record '{record.id}' "
+                          f"(0-{len(record)} bp); give START-END with 0 <= START < END <= {len(record)}")
+    return record
+
+
+def _attribution_figure(record, result, region):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dnallm.plotting import plot_attribution
+
+    if record.id not in result.ids:
+        raise DnallmError(f"record '{record.id}' was skipped, so --figure has nothing to draw; choose another with --id")
+    return plot_attribution(record, result, record.id, region)

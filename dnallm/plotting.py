@@ -1,4 +1,5 @@
-"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above.
+"""matplotlib figures: attention heatmaps over base-pair positions, with a per-bp track above; attribution logos
+with the ISM deltas beneath (:func:`plot_attribution`).
 
 Titles number layers, heads and windows from 0, as ``attentions()`` and the CLI's ``--layer``, ``--head`` and
 ``--window`` do; they name the window actually drawn (its number and bp span, or the window cut around a region).
@@ -157,3 +158,131 @@ def _panel(subfig, amap, matrix, lo, hi, bin_size, layer, head, track, cmap, lab
             ax.axvspan(max(start, lo), min(end, hi), facecolor="none", edgecolor="#e8501f", linewidth=1.2)
             if ax_track is not None:
                 ax_track.axvspan(max(start, lo), min(end, hi), color="#e8501f", alpha=0.3, linewidth=0)
+
+
+# -- attribution: a logo of the per-bp scores, the ISM deltas beneath ---------------------------------------------
+
+#: logomaker's classic colours, and N in grey
+LOGO_COLOURS = {"A": "#109648", "C": "#255c99", "G": "#f7b32b", "T": "#d62839", "N": "#8a8a8a"}
+
+
+def plot_attribution(record: Any, attribution: Any, index_or_id: int | str = 0,
+                     region: tuple[int, int] | None = None, width: float | None = None,
+                     highlight: Sequence[tuple[int, int]] = ()):
+    """One record's attribution: a logo of its per-bp scores (each position's reference base, as tall as its
+    score, negative scores below the axis) and, for ISM, the ``(L, 4)`` deltas as a heatmap beneath (rows
+    A C G T, a diverging colormap centred at 0).
+
+    Args:
+        record: the record (``.id`` and ``.seq``, or the sequence as a string): its bases are the letters.
+        attribution: a :class:`dnallm.attribution.Attribution` that holds the record.
+        index_or_id: the record's position in ``attribution`` or its id.
+        region: ``(start, end)`` record bp (0-based, end excluded) to zoom into; default the whole record.
+        width: figure width in inches (default: by the number of bases shown, 4 to 16).
+        highlight: record bp spans ``(start, end)`` to shade behind the logo (motif occurrences, say).
+
+    Returns:
+        matplotlib Figure. The x axis is in bp of the record, shared by both panels; base ``i`` is drawn
+        centred at ``x = i`` (the limits are ``start - 0.5`` to ``end - 0.5``).
+
+    Raises:
+        DnallmError: the sequence is not as long as the record's scores, or the region is not inside it.
+    """
+    import matplotlib.pyplot as plt
+
+    seq, rid, scores, lo, hi = _attribution_inputs(record, attribution, index_or_id, region)
+    deltas = attribution.ism_of(index_or_id)[lo:hi] if attribution.ism is not None else None
+    width = width or float(np.clip(4 + (hi - lo) * 0.16, 4, 16))
+    rows = 2 if deltas is not None else 1
+    fig, axes = plt.subplots(rows, 2, squeeze=False, layout="constrained", width_ratios=[1, 0.015],
+                             figsize=(width, 4.2 if rows == 2 else 2.6), height_ratios=[1.6, 1][:rows])
+    axes[0, 1].set_axis_off()  # the column of the heatmap's colorbar, kept so that both panels share one width
+    logo_ax = axes[0, 0]
+    logo_ax._dnallm_logo = _logo(logo_ax, seq[lo:hi], scores[lo:hi], lo)
+    logo_ax.set_ylabel(f"score\n({attribution.target})", fontsize=8)
+    bottom, top = min(0.0, float(scores[lo:hi].min())), max(0.0, float(scores[lo:hi].max()))
+    logo_ax.set_ylim(bottom - 0.06 * (top - bottom), top + 0.06 * (top - bottom) or 1.0)
+    for start, end in highlight:
+        if end > lo and start < hi:
+            logo_ax.axvspan(max(start, lo) - 0.5, min(end, hi) - 0.5, color="#e8501f", alpha=0.12, linewidth=0,
+                            zorder=-1)
+    if deltas is not None:
+        axes[1, 0].sharex(logo_ax)
+        _ism_heatmap(fig, axes[1, 0], axes[1, 1], deltas, lo, hi, attribution.target)
+    _bp_axis(axes[-1, 0], lo, hi, rid)
+    shown = "" if (lo, hi) == (0, len(seq)) else f", bp {lo:,}-{hi:,}"
+    method = "ISM" if attribution.method == "ism" else attribution.method.replace("_", " ")
+    fig.suptitle(f"{rid}: {method}, target {attribution.target}{shown}",
+                 fontsize=10)
+    return fig
+
+
+def _attribution_inputs(record, attribution, index_or_id, region) -> tuple[str, str, np.ndarray, int, int]:
+    """The record's bases, id, per-bp scores and the bp span to draw, checked against each other."""
+    from dnallm.errors import DnallmError
+
+    index = attribution._index(index_or_id)
+    rid = attribution.ids[index]
+    seq = record if isinstance(record, str) else record.seq
+    scores = attribution.scores_of(index)
+    if len(seq) != len(scores):
+        name = "" if isinstance(record, str) else f" '{record.id}'"
+        raise DnallmError(f"the record{name} is {len(seq):,} bp but the attribution of '{rid}' has "
+                          f"{len(scores):,} scores; give the record that was attributed")
+    lo, hi = region if region is not None else (0, len(seq))
+    if not 0 <= lo < hi <= len(seq):
+        raise DnallmError(f"region {lo:,}-{hi:,} is not inside record '{rid}' (0-{len(seq):,} bp); give START-END "
+                          f"with 0 <= START < END <= {len(seq):,}")
+    return seq, rid, scores, lo, hi
+
+
+def logomaker_module():
+    """logomaker, or a DnallmError saying which extra installs it."""
+    from dnallm.errors import DnallmError
+
+    try:
+        import logomaker
+    except ImportError:
+        raise DnallmError("attribution figures need logomaker, which is not installed: "
+                          "pip install 'dnallm[attribute]'") from None
+    return logomaker
+
+
+def _logo(ax, bases: str, scores: np.ndarray, lo: int):
+    """A logomaker logo: at each bp the reference base, its height the score (below the axis if negative)."""
+    import pandas as pd
+
+    logomaker = logomaker_module()
+
+    letters = sorted(set("ACGT") | set(bases))
+    heights = np.zeros((len(bases), len(letters)))
+    heights[np.arange(len(bases)), [letters.index(b) for b in bases]] = scores
+    matrix = pd.DataFrame(heights, index=np.arange(lo, lo + len(bases)), columns=letters)
+    logo = logomaker.Logo(matrix, ax=ax, color_scheme={b: LOGO_COLOURS.get(b, "#444444") for b in letters},
+                          flip_below=False, font_name="DejaVu Sans Mono", baseline_width=0.6)
+    logo.style_spines(visible=False)
+    logo.style_spines(spines=["left"], visible=True)
+    ax.tick_params(labelbottom=False, bottom=False, labelsize=7)
+    return logo
+
+
+def _ism_heatmap(fig, ax, cax, deltas: np.ndarray, lo: int, hi: int, target: str) -> None:
+    """The ISM deltas ``(hi - lo, 4)`` as rows A C G T over bp, coloured around 0."""
+    limit = float(np.abs(deltas).max()) or 1.0
+    image = ax.imshow(deltas.T, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest",
+                      extent=(lo - 0.5, hi - 0.5, 3.5, -0.5))
+    ax.set_yticks(range(4), labels=list("ACGT"), fontsize=8, fontfamily="monospace")
+    ax.set_ylabel("mutant base", fontsize=8)
+    colorbar = fig.colorbar(image, cax=cax)
+    colorbar.set_label(f"ISM delta\n({target})", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
+
+
+def _bp_axis(ax, lo: int, hi: int, rid: str) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(10, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(round(x)):,}"))
+    ax.tick_params(axis="x", labelsize=7, labelbottom=True, bottom=True)
+    ax.set_xlabel(f"position in {rid} (bp, 0-based)", fontsize=8)
+    ax.set_xlim(lo - 0.5, hi - 0.5)
