@@ -20,6 +20,7 @@ from dnallm.errors import DnallmError
 from dnallm.heads import POOLINGS
 from dnallm.io.formats import FORMATS
 from dnallm.io.options import ERROR_POLICIES, IUPAC_POLICIES, URACIL_POLICIES
+from dnallm.motif_search import AUTO_SCORES, SCORES
 from dnallm.registry import DEFAULT_MODEL, TOKENIZER_FAMILIES
 
 __all__ = ["build_parser", "cli_words", "main"]
@@ -161,13 +162,20 @@ def _attention_parser(sub) -> None:
 
 
 def _motifs_parser(sub) -> None:
-    motifs = sub.add_parser("motifs", help="motifs from attention, enriched over a background, matched to JASPAR")
+    motifs = sub.add_parser("motifs", help="motifs from per-bp scores (TF-MoDISco or k-mer enrichment), matched "
+                            "to JASPAR with Tomtom")
     _model_options(motifs)
     motifs.add_argument("--background", required=True, help="FASTA of background (negative) sequences")
     motifs.add_argument("-o", "--output", required=True,
                         help="folder: motifs.tsv, candidates.tsv, motifs.meme, pfm/, logos.png")
-    motifs.add_argument("--layer", type=int, default=-1, help="attention layer, negative from the end (default -1)")
-    motifs.add_argument("-k", "--k", type=int, default=8, help="candidate k-mer length (default 8)")
+    motifs.add_argument("--scores", choices=SCORES, default="auto",
+                        help="per-bp scores: ism, integrated_gradients, gradient_x_input (into TF-MoDISco) or "
+                             f"attention (into k-mer enrichment); auto (default): {AUTO_SCORES}")
+    motifs.add_argument("--target", help="ism and gradients: the label whose log-odds is explained (default: the "
+                        "last label)")
+    motifs.add_argument("--layer", default="-1",
+                        help="--scores attention: a layer, negative from the end (default -1), or all (the mean)")
+    motifs.add_argument("-k", "--k", type=int, default=8, help="attention: candidate k-mer length (default 8)")
     motifs.add_argument("--alpha", type=float, default=0.05, help="Benjamini-Hochberg q-value cut-off (0.05)")
     motifs.add_argument("--max-motifs", type=int, default=10, help="most motifs reported (default 10)")
     motifs.add_argument("--jaspar", help="motif database to match (default: JASPAR 2022 CORE vertebrates)")
@@ -204,6 +212,8 @@ def _read_values(args: argparse.Namespace) -> None:
     if args.command == "attention":
         args.head = _parse_heads(args.head)
         args.region = _parse_region(args.region)
+    if args.command == "motifs":
+        args.layer = _parse_layer(args.layer)
     if args.command == "attribute":
         args.layer = _parse_layer(args.layer)
         args.region = _parse_region(args.region)

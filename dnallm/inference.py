@@ -215,22 +215,18 @@ class DNAInference:
         return attribution.attribute(self.runner, self._loaded, source, method, target, InputOptions(
             iupac, uracil, on_error, on_skip), progress, layer, model_name=self.name)
 
-    def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, layer: int = -1,
-                    head: int | Sequence[int] | str = "mean", query: str = "auto", progress: bool = False,
-                    **settings: Any):
-        """Motifs where this model's attention is high in ``positives``, enriched over ``background``, matched to
-        JASPAR: :func:`dnallm.motifs.discover_motifs` on the per-bp attention tracks of ``layer``.
+    def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, scores: str = "auto",
+                    layer: int | str = -1, head: int | Sequence[int] | str = "mean", query: str = "auto",
+                    target: str | None = None, progress: bool = False, **settings: Any):
+        """Motifs of ``positives`` against ``background`` from this model's per-bp ``scores`` (attention: k-mer
+        enrichment; ism, integrated_gradients, gradient_x_input: TF-MoDISco), matched to JASPAR with Tomtom: see
+        :func:`dnallm.motif_search.find_motifs`. ``settings``: :class:`dnallm.motifs.MotifSettings` fields and
+        ``database``. Returns a :class:`dnallm.motifs.MotifResult`."""
+        from dnallm.motif_search import find_motifs
 
-        ``settings`` go to :func:`~dnallm.motifs.discover_motifs` (``k``, ``alpha``, ``min_len``, ...).
-        Returns a :class:`dnallm.motifs.MotifResult`.
-        """
-        from dnallm.motifs import discover_motifs
-        from dnallm.progress import Progress
-
-        pos, bg = list(iter_records(positives)), list(iter_records(background))
-        scores = [self.attention_track(rec, layer=layer, head=head, query=query)
-                  for rec in Progress(pos, desc="attention", unit="records", disable=not progress)]
-        return discover_motifs(pos, scores, bg, **settings)
+        return find_motifs(self.runner, self._loaded, list(iter_records(positives)), list(iter_records(background)),
+                           scores=scores, layer=layer, head=head, query=query, target=target, progress=progress,
+                           model_name=self.name, **settings)
 
     def plot_attentions(self, record: RecordLike, layer: int = -1, head: int | Sequence[int] | str = "mean", *,
                         region: tuple[int, int] | None = None, window: int | None = None, track: bool = True,

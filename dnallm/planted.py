@@ -102,20 +102,36 @@ def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 
     return path
 
 
-def site_auroc(scores: list[np.ndarray], sites: list[tuple[int, int] | None]) -> float:
-    """AUROC of per-bp ``scores`` ranking the bases of the planted sites above all other bases of the same
-    records (records without a site are left out)."""
+def site_auroc(scores: list[np.ndarray], sites: list) -> float:
+    """AUROC of per-bp ``scores`` ranking the bases of the known sites above all other bases of the same records.
+
+    ``sites[i]``: record i's site ``(start, end)``, a list of them, or None (records without a site are left out).
+    """
     from scipy.stats import rankdata
 
     values, truth = [], []
     for track, site in zip(scores, sites):
-        if site is None:
+        spans = [] if site is None else [site] if isinstance(site, tuple) else list(site)
+        if not spans:
             continue
         inside = np.zeros(len(track), dtype=bool)
-        inside[site[0] : site[1]] = True
+        for start, end in spans:
+            inside[start:end] = True
         values.append(np.asarray(track, dtype=float))
         truth.append(inside)
     v, t = np.concatenate(values), np.concatenate(truth)
     ranks = rankdata(v)
     n_pos, n_neg = int(t.sum()), int((~t).sum())
     return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def word_sites(seq: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Every occurrence of any of ``words`` in ``seq`` (upper case; give both strands' spellings), as bp spans."""
+    seq = seq.upper()
+    spans = set()
+    for word in words:
+        at = seq.find(word)
+        while at >= 0:
+            spans.add((at, at + len(word)))
+            at = seq.find(word, at + 1)
+    return sorted(spans)
