@@ -77,7 +77,7 @@ def read_jaspar(path: str | Path | None = None) -> list[PFM]:
     - JASPAR's ``.pfm`` (what :func:`write_pfms` writes): 4 rows, the A C G T counts over positions, no header;
       the motif's id and name are the file name's stem.
     - JASPAR's bracket layout (``>ID NAME``, then ``A [ 1 2 ... ]`` ...) and rows led by their base (``A 1 2 ...``):
-      4 rows of positions.
+      4 rows, one per base, over the positions.
     - ``>ID NAME`` (or gimmemotifs' ``>ID_ID.NAME``) headers with plain rows of numbers: one row per position
       (A C G T counts), as the bundled database; but when every motif of the file has exactly 4 rows and one of
       them is not 4 wide, the rows are bases (JASPAR's ``.pfm`` with its header). The layout is decided for the
@@ -120,6 +120,8 @@ def _blocks(path: Path) -> list[tuple[str | None, list[list[float]], bool]]:
         if not line or line.startswith("#"):
             continue
         if line.startswith(">"):
+            if blocks and blocks[0][0] is None:
+                raise DnallmError(f"{path}:{lineno}: a '>' header after the counts of a header-less .pfm file")
             blocks.append((line[1:].strip(), [], False))
             continue
         if not blocks:

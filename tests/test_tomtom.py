@@ -168,6 +168,9 @@ def test_read_jaspar_decides_the_orientation_by_the_file(tmp_path):
     (tmp_path / "five.pfm").write_text("1 2\n3 4\n5 6\n7 8\n9 9\n")
     with pytest.raises(DnallmError, match="4 rows"):
         read_jaspar(tmp_path / "five.pfm")
+    (tmp_path / "mixed.pfm").write_text("1 2\n3 4\n5 6\n7 8\n>X x\n1 2 3 4\n")
+    with pytest.raises(DnallmError, match="header-less"):
+        read_jaspar(tmp_path / "mixed.pfm")
 
 
 # ---------------------------------------------------------------------------------------------------------------
