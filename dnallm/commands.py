@@ -343,9 +343,10 @@ def motifs(args: argparse.Namespace) -> int:
         print(f"dnallm: {len(result.motifs)} motifs from {len(positives):,} positives vs {len(background):,} "
               f"background sequences ({(result.candidates.qvalue <= args.alpha).sum():,} of "
               f"{len(result.candidates):,} candidate {args.k}-mers enriched) -> {out}/", file=sys.stderr)
-        for row in table.head(5).itertuples(index=False):
-            best = f", best match {row.match1} ({row.match1_score:.2f})" if hasattr(row, "match1") else ""
-            print(f"dnallm:   {row.rank}. {row.consensus} ({row.instances} sites, q {row.qvalue:.1e}){best}",
+        for rank, motif in enumerate(result.motifs[:5], 1):
+            match = motif.matches[0] if motif.matches else None
+            best = f", best match {match.id} {match.name} (Tomtom q {match.qvalue:.1e})" if match else ""
+            print(f"dnallm:   {rank}. {motif.consensus} ({len(motif.instances)} sites, q {motif.qvalue:.1e}){best}",
                   file=sys.stderr)
     return 0
 

@@ -1,8 +1,8 @@
-"""Position frequency matrices, the JASPAR database, motif similarity and the MEME / PFM file formats.
+"""Position frequency matrices, the JASPAR database, the MEME / PFM file formats, and a quick motif similarity.
 
-Similarity: a PFM against a database motif over all offsets (overlap of at least 5 columns) and both strands;
-the score is the sum of column Pearson correlations divided by the longer of the two widths (1 for an identical
-motif). :func:`match_database` ranks a whole database by it.
+Matching against a database is Tomtom's (:mod:`dnallm.tomtom`, :class:`Match`). :func:`similarity` (the sum of
+column Pearson correlations over the best alignment, divided by the longer width) only folds duplicate motifs
+together during discovery (:mod:`dnallm.motifs`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dnallm.errors import DnallmError
+from dnallm.io.atomic import replaced
 
 BASES = "ACGT"
 JASPAR_FILE = Path(__file__).resolve().parent / "data" / "JASPAR2022_CORE_vertebrates.pfm"
@@ -71,49 +72,74 @@ class PFM:
 
 
 def read_jaspar(path: str | Path | None = None) -> list[PFM]:
-    """Read motifs in the JASPAR/MEME-style text layout dnallm ships: a ``>ID NAME`` (or ``>ID_ID.NAME``) line,
-    then one row per position with the A C G T counts; or JASPAR's bracket format (``A [ 1 2 ... ]``).
+    """Read count matrices in the layouts JASPAR and dnallm use.
+
+    - JASPAR's ``.pfm`` (what :func:`write_pfms` writes): 4 rows, the A C G T counts over positions, no header;
+      the motif's id and name are the file name's stem.
+    - JASPAR's bracket layout (``>ID NAME``, then ``A [ 1 2 ... ]`` ...) and rows led by their base (``A 1 2 ...``):
+      4 rows, one per base, over the positions.
+    - ``>ID NAME`` (or gimmemotifs' ``>ID_ID.NAME``) headers with plain rows of numbers: one row per position
+      (A C G T counts), as the bundled database; but when every motif of the file has exactly 4 rows and one of
+      them is not 4 wide, the rows are bases (JASPAR's ``.pfm`` with its header). The layout is decided for the
+      whole file, so a 4 bp motif reads the same way as its neighbours.
 
     Default: JASPAR 2022 CORE vertebrates, non-redundant (838 motifs; CC BY 4.0), shipped with dnallm.
+
+    Raises:
+        DnallmError: a row that is not numbers, a motif without rows or not 4 bases wide, no motif at all.
     """
     path = Path(path) if path is not None else JASPAR_FILE
-    text = path.read_text(encoding="utf-8")
-    motifs: list[PFM] = []
-    header: str | None = None
-    rows: list[list[float]] = []
-
-    def flush() -> None:
-        if header is None:
-            return
+    blocks = _blocks(path)
+    if not blocks:
+        raise DnallmError(f"{path}: no motifs")
+    headerless = blocks[0][0] is None
+    by_base = headerless or all(len(rows) == 4 for _, rows, _ in blocks) and any(
+        len(row) != 4 for _, rows, _ in blocks for row in rows)
+    motifs = []
+    for header, rows, lettered in blocks:
+        label = header if header is not None else path.stem
+        if len({len(row) for row in rows}) != 1:
+            raise DnallmError(f"{path}: motif '{label}' has rows of different lengths")
         matrix = np.array(rows, dtype=float)
-        if matrix.ndim != 2 or matrix.shape[0] == 0:
-            raise DnallmError(f"{path}: motif '{header}' has no rows")
-        if matrix.shape[1] != 4 and matrix.shape[0] == 4:  # JASPAR brackets: 4 rows of positions
+        if lettered or by_base:
+            if len(rows) != 4:
+                raise DnallmError(f"{path}: motif '{label}' has {len(rows)} rows, not 4 (A C G T)")
             matrix = matrix.T
         if matrix.shape[1] != 4:
-            raise DnallmError(f"{path}: motif '{header}' does not have 4 columns (A C G T)")
-        motif_id, name = _split_header(header)
+            raise DnallmError(f"{path}: motif '{label}' does not have 4 columns (A C G T)")
+        motif_id, name = _split_header(label)
         motifs.append(PFM(motif_id, name, matrix))
+    return motifs
 
-    for lineno, line in enumerate(text.splitlines(), 1):
+
+def _blocks(path: Path) -> list[tuple[str | None, list[list[float]], bool]]:
+    """The file's motifs as (header or None, rows of numbers, whether the rows are led by their base letter)."""
+    blocks: list[tuple[str | None, list[list[float]], bool]] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith(">"):
-            flush()
-            header, rows = line[1:].strip(), []
+            if blocks and blocks[0][0] is None:
+                raise DnallmError(f"{path}:{lineno}: a '>' header after the counts of a header-less .pfm file")
+            blocks.append((line[1:].strip(), [], False))
             continue
-        if header is None:
-            raise DnallmError(f"{path}:{lineno}: numbers before the first '>' header")
-        values = re.sub(r"^[ACGT]\s*\[|\]", " ", line).split()
+        if not blocks:
+            blocks.append((None, [], False))  # JASPAR's .pfm: numbers from the first line
+        elif blocks[0][0] is None and len(blocks[-1][1]) == 4:
+            raise DnallmError(f"{path}:{lineno}: a header-less .pfm file holds 4 rows (A C G T), found more")
+        lettered = re.match(r"[ACGT](\s*\[|\s)", line) is not None
+        values = re.sub(r"^[ACGT]\s*\[?|\]", " ", line).split() if lettered else line.split()
         try:
-            rows.append([float(v) for v in values])
+            blocks[-1][1].append([float(v) for v in values])
         except ValueError:
             raise DnallmError(f"{path}:{lineno}: expected counts, found {line!r}") from None
-    flush()
-    if not motifs:
-        raise DnallmError(f"{path}: no motifs")
-    return motifs
+        if lettered:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1], True)
+    empty = next((header for header, rows, _ in blocks if not rows), None)
+    if blocks and empty is not None:
+        raise DnallmError(f"{path}: motif '{empty}' has no rows")
+    return blocks
 
 
 def _split_header(header: str) -> tuple[str, str]:
@@ -135,6 +161,9 @@ def _standardise(probabilities: np.ndarray) -> np.ndarray:
 
 def similarity(query: np.ndarray, target: np.ndarray, min_overlap: int = 5) -> tuple[float, int, str]:
     """Best alignment of two probability matrices over offsets and the query's two strands.
+
+    Used only to fold a discovered motif into an earlier one that it duplicates (``MotifSettings.duplicate``);
+    database matches are Tomtom's (:func:`dnallm.tomtom.tomtom_matches`).
 
     Returns:
         (score, offset, strand): score = sum of column Pearson correlations over the overlap, divided by the longer
@@ -158,25 +187,23 @@ def similarity(query: np.ndarray, target: np.ndarray, min_overlap: int = 5) -> t
 
 @dataclass(frozen=True)
 class Match:
-    """A database motif matched to a discovered one."""
+    """A database motif matched to a discovered one by Tomtom (:func:`dnallm.tomtom.tomtom_matches`).
+
+    ``pvalue``, ``evalue`` (p x database size) and ``qvalue`` (Benjamini-Hochberg over the query's p-values
+    against the whole database); ``rank`` among all database motifs by p-value (1 = best); ``offset``: the database
+    motif's column aligned with the query's first column (negative when the query starts before it), on strand
+    ``strand`` of the database motif (``-``: its reverse complement); ``overlap``: aligned columns.
+    """
 
     id: str
     name: str
-    score: float
+    pvalue: float
+    evalue: float
+    qvalue: float
     rank: int
     offset: int
+    overlap: int
     strand: str
-
-
-def match_database(pfm: PFM, database: Sequence[PFM], top: int = 3) -> list[Match]:
-    """The ``top`` database motifs most similar to ``pfm`` (see :func:`similarity`), rank 1 first."""
-    query = pfm.probabilities()
-    scored = [(similarity(query, target.probabilities()), target) for target in database]
-    scored.sort(key=lambda item: -item[0][0])
-    return [
-        Match(target.id, target.name, score, rank, offset, strand)
-        for rank, ((score, offset, strand), target) in enumerate(scored[:top], 1)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -200,14 +227,18 @@ def write_meme(motifs: Sequence[Any], path: str | Path) -> None:
 
 
 def write_pfms(motifs: Sequence[Any], folder: str | Path) -> list[Path]:
-    """One file per :class:`~dnallm.motifs.DiscoveredMotif`, ``<id>.pfm``: a ``>ID CONSENSUS`` line, then one row per position with the A C G T
-    counts (the layout :func:`read_jaspar` reads)."""
+    """One file per :class:`~dnallm.motifs.DiscoveredMotif` (or PFM), ``<id>.pfm``, in JASPAR's ``.pfm`` layout:
+    4 rows (A, C, G, T), each the counts over the motif's positions, space-separated, no header (the id is the
+    file name; Biopython's ``Bio.motifs.read(handle, "pfm")`` takes no header line). :func:`read_jaspar` and
+    Biopython read them back."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for motif in motifs:
-        path = folder / f"{motif.pfm.id}.pfm"
-        rows = "\n".join("\t".join(f"{v:g}" for v in row) for row in motif.pfm.counts)
-        path.write_text(f">{motif.pfm.id} {motif.consensus}\n{rows}\n", encoding="utf-8")
+    for item in motifs:
+        pfm = item if isinstance(item, PFM) else item.pfm
+        path = folder / f"{pfm.id}.pfm"
+        rows = "\n".join(" ".join(f"{v:g}" for v in column) for column in pfm.counts.T)
+        with replaced(path, path.with_name(path.name + ".tmp")) as tmp:
+            tmp.write_text(rows + "\n", encoding="utf-8")
         paths.append(path)
     return paths

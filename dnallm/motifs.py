@@ -19,12 +19,14 @@ Pipeline (every threshold is a field of :class:`MotifSettings`, and a keyword of
    way from the matrix's lowest to its highest score is an instance, and the PFM is counted again from them.
    Motifs with fewer than ``min_instances`` instances are dropped, and so is a motif whose PFM matches an
    earlier one (``duplicate``), noted under the earlier one.
-6. **JASPAR**: each PFM against every database motif over all offsets (overlap of at least 5 columns) and both
-   strands; the score is the sum of column Pearson correlations divided by the longer of the two widths (1 for
-   an identical motif); the table gives the best matches with their rank among all database motifs.
+6. **JASPAR**: Tomtom (memelite; :mod:`dnallm.tomtom`) compares all PFMs with every database motif in one call,
+   over all offsets and both strands: per match a p-value, an E-value (p x the number of database motifs) and a
+   q-value (Benjamini-Hochberg over the motif's p-values against the whole database); the table gives the
+   ``top_matches`` best by p-value.
 
-Steps 4 and 5 live in :mod:`dnallm.motif_pfms`, PFMs, JASPAR and the MEME / PFM files in :mod:`dnallm.jaspar`
-(their names are importable from here too).
+Steps 4 and 5 live in :mod:`dnallm.motif_pfms`, PFMs, JASPAR and the MEME / PFM files in :mod:`dnallm.jaspar`,
+Tomtom in :mod:`dnallm.tomtom` (their names are importable from here too). The duplicate check of step 5 uses
+:func:`similarity` (column correlations), not Tomtom.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ from dnallm.jaspar import (
     JASPAR_FILE,
     PFM,
     Match,
-    match_database,
     read_jaspar,
     reverse_complement,
     similarity,
@@ -55,10 +56,11 @@ from dnallm.jaspar import (
     write_pfms,
 )
 from dnallm.motif_pfms import count_pfm, merge_candidates, refine_pfm
+from dnallm.tomtom import tomtom_matches
 
 __all__ = [
     "BASES", "JASPAR_FILE", "PFM", "DiscoveredMotif", "Match", "MotifResult", "MotifSettings", "discover_motifs",
-    "high_attention_regions", "match_database", "plot_logos", "read_jaspar", "reverse_complement", "similarity",
+    "high_attention_regions", "plot_logos", "read_jaspar", "reverse_complement", "similarity", "tomtom_matches",
     "write_meme", "write_pfms",
 ]
 
@@ -91,8 +93,9 @@ class MotifSettings:
     flank: int = 3
     #: edge columns under this many bits are trimmed from the PFMs
     min_information: float = 0.3
-    #: a motif whose PFM matches an earlier one at least this well (:func:`similarity`) is not reported again; its
-    #: seed is listed under the earlier one's ``similar``
+    #: a motif whose PFM matches an earlier one at least this well (:func:`similarity`, column correlations; only
+    #: this duplicate check uses it, database matches are Tomtom's) is not reported again; its seed is listed
+    #: under the earlier one's ``similar``
     duplicate: float = 0.9
     #: rescan with the PFM: in every high-attention region the best site on either strand whose log-odds score
     #: reaches this fraction of the way from the PFM's lowest to its highest score becomes an instance, and the PFM
@@ -192,10 +195,15 @@ class MotifResult:
     n_background: int
     settings: dict
     """the main settings it ran with (see :meth:`MotifSettings.reported`)"""
+    top_matches: int = 3
+    """database matches per motif the table has columns for"""
 
     def table(self) -> pd.DataFrame:
         """One row per motif: rank, consensus, width, instances, positives and background sequences holding the
-        seed k-mer group, p and q of the seed, and the best JASPAR matches."""
+        seed k-mer group, p and q of the seed, and the best JASPAR matches (Tomtom): ``match{i}_id``,
+        ``match{i}_name``, ``match{i}_pvalue``, ``match{i}_evalue``, ``match{i}_qvalue`` for i = 1 ..
+        ``top_matches``. Without motifs the table still has every column, so that it reads back with its header."""
+        columns = list(_COLUMNS) + [f"match{i}_{what}" for i in range(1, self.top_matches + 1) for what in _MATCH]
         rows = []
         for rank, motif in enumerate(self.motifs, 1):
             row = {
@@ -213,13 +221,15 @@ class MotifResult:
                 "similar_seeds": " ".join(motif.similar),
             }
             for i, match in enumerate(motif.matches, 1):
-                row[f"match{i}"] = f"{match.id} {match.name}"
-                row[f"match{i}_score"] = round(match.score, 3)
+                row.update({f"match{i}_{what}": getattr(match, what) for what in _MATCH})
             rows.append(row)
-        if not rows:  # no motif: the table keeps its header, so that it reads back with its columns
-            return pd.DataFrame(columns=["rank", "motif", "consensus", "width", "instances", "seed", "kmers",
-                                         "positives_with", "background_with", "pvalue", "qvalue", "similar_seeds"])
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        return table.reindex(columns=columns + [c for c in table.columns if c not in columns])
+
+
+_COLUMNS = ("rank", "motif", "consensus", "width", "instances", "seed", "kmers", "positives_with", "background_with",
+            "pvalue", "qvalue", "similar_seeds")
+_MATCH = ("id", "name", "pvalue", "evalue", "qvalue")
 
 
 def discover_motifs(
@@ -238,13 +248,14 @@ def discover_motifs(
         scores: one per-bp score array per positive (attention received, from :meth:`DNAInference.attention_track`).
         background: sequences to compare with.
         settings: the tuning (default ``MotifSettings()``).
-        database: motifs to match (default JASPAR 2022 CORE vertebrates); ``[]`` skips matching.
+        database: motifs to match with Tomtom (default JASPAR 2022 CORE vertebrates); ``[]`` skips matching.
         overrides: fields of :class:`MotifSettings` to change (``k=6, alpha=0.01``, ...).
 
     Raises:
         InputError: no positives or background, or scores that do not fit the positives.
         OptionError: a setting out of its range.
         TypeError: a keyword that is not a setting.
+        DnallmError: motifs to match and memelite (Tomtom) not installed.
     """
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(MotifSettings)})
     if unknown:
@@ -268,9 +279,10 @@ def discover_motifs(
         database = read_jaspar()
     for i, motif in enumerate(motifs, 1):
         motif.pfm = PFM(f"dnallm_motif_{i}", motif.consensus, motif.pfm.counts)
-        if database:
-            motif.matches = match_database(motif.pfm, database, s.top_matches)
-    return MotifResult(motifs, table, len(positives), len(background), s.reported())
+    if database and motifs and s.top_matches:
+        for motif, matches in zip(motifs, tomtom_matches([m.pfm for m in motifs], database, s.top_matches)):
+            motif.matches = matches
+    return MotifResult(motifs, table, len(positives), len(background), s.reported(), s.top_matches)
 
 
 def _enrichment(positives: Sequence[Record], regions: list, background: Sequence[Record], k: int) -> pd.DataFrame:
@@ -325,7 +337,8 @@ def _motifs(significant: pd.DataFrame, positives: Sequence[Record], regions: lis
 
 
 def plot_logos(motifs: Sequence[DiscoveredMotif], path: str | Path | None = None, columns: int = 2):
-    """Information-content sequence logos (logomaker), one panel per motif with its best JASPAR match.
+    """Information-content sequence logos (logomaker), one panel per motif with its best JASPAR match (id, name and
+    Tomtom q-value) in the title.
 
     All panels share one bp scale: a logo's width is proportional to its motif's length (a 4 bp motif takes a
     quarter of the width of a 16 bp one), left-aligned in panels as wide as the longest motif."""
@@ -350,7 +363,7 @@ def plot_logos(motifs: Sequence[DiscoveredMotif], path: str | Path | None = None
         ax.spines[["top", "right"]].set_visible(False)
         ax.spines["bottom"].set_bounds(-0.5, motif.pfm.width - 0.5)
         best = motif.matches[0] if motif.matches else None
-        match = f"\nbest match {best.id} {best.name} (similarity {best.score:.2f})" if best else ""
+        match = f"\nbest match {best.id} {best.name} (Tomtom q = {best.qvalue:.2g})" if best else ""
         ax.set_title(f"{motif.pfm.id}: {motif.consensus}, {len(motif.instances)} sites{match}", fontsize=8,
                      loc="left")
     for ax in axes.ravel()[len(motifs) :]:

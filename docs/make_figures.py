@@ -10,8 +10,8 @@
    character BigBird with GENA-LM BigBird's attention layout (4,096 positions, block 64, 3 random blocks) and
    random weights: it shows where block-sparse attention can look, not what a trained model learned.
 3. docs/motif_logos.png: the top three motifs the demo model's attention finds in the 3,897 Oct4 training peaks
-   (against the Mafk peaks) and in the 3,900 Mafk peaks (against the Oct4 peaks), with their best JASPAR matches;
-   the tables are printed.
+   (against the Mafk peaks) and in the 3,900 Mafk peaks (against the Oct4 peaks), with their best JASPAR matches
+   (Tomtom q-values); the tables are printed.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def motif_figure() -> None:
     found = []
     for name, positives, background in (("Oct4", oct4, mafk), ("Mafk", mafk, oct4)):
         result = inf.find_motifs(positives, background)
-        columns = ["rank", "consensus", "instances", "positives_with", "background_with", "qvalue", "match1",
-                   "match1_score", "match2", "match3"]
+        columns = ["rank", "consensus", "instances", "positives_with", "background_with", "qvalue",
+                   "match1_id", "match1_name", "match1_qvalue", "match2_name", "match2_qvalue", "match3_name",
+                   "match3_qvalue"]
         print(f"{name} peaks vs the other factor's:\n{result.table()[columns].head(3).to_string(index=False)}")
         for motif in result.motifs[:3]:
             motif.pfm = type(motif.pfm)(f"{name} {motif.pfm.id.rsplit('_', 1)[-1]}", motif.pfm.name, motif.pfm.counts)

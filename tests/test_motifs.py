@@ -1,5 +1,5 @@
-"""Motif discovery: a planted motif is recovered, JASPAR is read and matched, the demo model's attention finds
-the Oct4 and MAF motifs in real peaks, and `dnallm motifs` writes what it promises."""
+"""Motif discovery: a planted motif is recovered (and matched by Tomtom), JASPAR is read, the demo model's
+attention finds the Oct4 and MAF motifs in real peaks, and `dnallm motifs` writes what it promises."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from dnallm.motifs import (
     PFM,
     discover_motifs,
     high_attention_regions,
-    match_database,
     read_jaspar,
     reverse_complement,
     similarity,
@@ -63,7 +62,10 @@ def test_planted_motif_is_recovered():
     print(f"\nplanted motif: top motif {top.consensus} ({len(top.instances)} sites), similarity to the planted "
           f"PWM {score:.3f} (strand {strand}, offset {offset}); q of its seed {top.qvalue:.1e}")
     assert score >= 0.8
-    assert top.matches[0].id == "planted"
+    best = top.matches[0]
+    print(f"Tomtom: best match {best.id} p {best.pvalue:.1e} q {best.qvalue:.1e}")
+    assert best.id == "planted" and best.rank == 1 and best.qvalue <= 0.05
+    assert best.evalue == pytest.approx(best.pvalue * len(database))
     # its sites are the planted ones: each planted instance overlaps a reported site
     found = {(rec, start) for rec, start, _, _ in top.instances}
     hits = sum(any(rec == r and abs(start - s) <= 6 for r, s in found) for rec, start in sites)
@@ -86,7 +88,7 @@ def test_high_attention_regions():
     assert high_attention_regions(scores, min_len=5, min_ratio=25) == [(33, 40)]  # above 25 x min only
 
 
-def test_jaspar_reading_and_matching(tmp_path):
+def test_jaspar_reading_and_similarity(tmp_path):
     motifs = read_jaspar()
     assert len(motifs) == 838
     by_id = {m.id: m for m in motifs}
@@ -101,10 +103,11 @@ def test_jaspar_reading_and_matching(tmp_path):
     assert similarity(pou.probabilities(), pou.probabilities())[0] == pytest.approx(1.0)
     score, _, strand = similarity(pou.reverse_complement().probabilities(), pou.probabilities())
     assert score == pytest.approx(1.0) and strand == "-"
+    # the duplicate check: a noisy copy is closer to its source than to an unrelated motif
     rng = np.random.default_rng(0)
     noisy = PFM("q", "q", pou.counts / pou.counts.sum(1, keepdims=True) * 50 + rng.random((11, 4)) * 5)
-    best = match_database(noisy, motifs, top=3)
-    assert best[0].id == "MA1115.1" and best[0].rank == 1 and best[0].score > best[1].score
+    assert similarity(noisy.probabilities(), pou.probabilities())[0] > 0.9
+    assert similarity(noisy.probabilities(), by_id["MA0496.3"].probabilities())[0] < 0.5
 
 
 def test_meme_export(tmp_path):
@@ -132,10 +135,11 @@ def test_demo_model_attention_finds_the_factors_motifs(peaks, positive, negative
     """The 7,797 real training peaks, the embedded model's last-layer attention."""
     result = DNAInference().find_motifs(peaks[positive], peaks[negative])
     table = result.table()
-    print(f"\n{positive} vs {negative}:\n" + table[["rank", "consensus", "instances", "qvalue", "match1",
-                                                "match2", "match3"]].head(3).to_string(index=False))
+    columns = ["rank", "consensus", "instances", "qvalue", "match1_name", "match1_qvalue", "match2_name",
+               "match3_name"]
+    print(f"\n{positive} vs {negative}:\n" + table[columns].head(3).to_string(index=False))
     top3 = [m for motif in result.motifs[:3] for m in motif.matches[:3]]
-    assert expected & {m.id for m in top3}
+    assert expected & {m.id for m in top3 if m.qvalue <= 0.05}
 
 
 def test_motifs_command(tmp_path, data_dir, monkeypatch, capsys):
@@ -151,7 +155,9 @@ def test_motifs_command(tmp_path, data_dir, monkeypatch, capsys):
     import pandas as pd
 
     table = pd.read_csv(out / "motifs.tsv", sep="\t")
-    assert "MAF" in " ".join(table[["match1", "match2", "match3"]].iloc[0].astype(str)).upper()
+    names = table[["match1_name", "match2_name", "match3_name"]].iloc[0].astype(str)
+    assert "MAF" in " ".join(names).upper()
+    assert 0 < table.match1_qvalue.iloc[0] <= table.match3_qvalue.iloc[0] <= 1
     pfms = sorted((out / "pfm").iterdir())
     assert len(pfms) == len(table) and read_jaspar(pfms[0])[0].width == table.width.iloc[0]
     assert (out / "logos.png").read_bytes().startswith(b"\x89PNG")
