@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from dnallm import __version__, commands
+from dnallm import __version__, commands, explain_commands
 from dnallm.attribution import METHODS as ATTRIBUTION_METHODS
 from dnallm.cli_text import CliFormatter, cli_words
 from dnallm.errors import DnallmError
@@ -158,7 +158,7 @@ def _attention_parser(sub) -> None:
                            help="track: attention from the first special token (cls) or mean over queries")
     attention.add_argument("-o", "--output", help="figure: .png, .pdf or .svg")
     attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record")
-    attention.set_defaults(func=commands.attention)
+    attention.set_defaults(func=explain_commands.attention)
 
 
 def _motifs_parser(sub) -> None:
@@ -170,16 +170,17 @@ def _motifs_parser(sub) -> None:
                         help="folder: motifs.tsv, candidates.tsv, motifs.meme, pfm/, logos.png")
     motifs.add_argument("--scores", choices=SCORES, default="auto",
                         help="per-bp scores: ism, integrated_gradients, gradient_x_input (into TF-MoDISco) or "
-                             f"attention (into k-mer enrichment); auto (default): {AUTO_SCORES}")
+                             f"attention (into k-mer enrichment); auto (default): {AUTO_SCORES}, all layers")
     motifs.add_argument("--target", help="ism and gradients: the label whose log-odds is explained (default: the "
                         "last label)")
-    motifs.add_argument("--layer", default="-1",
-                        help="--scores attention: a layer, negative from the end (default -1), or all (the mean)")
+    motifs.add_argument("--layer", default="all",
+                        help="--scores attention: all (default: the mean over all layers) or a layer, negative from "
+                             "the end")
     motifs.add_argument("-k", "--k", type=int, default=8, help="attention: candidate k-mer length (default 8)")
     motifs.add_argument("--alpha", type=float, default=0.05, help="Benjamini-Hochberg q-value cut-off (0.05)")
     motifs.add_argument("--max-motifs", type=int, default=10, help="most motifs reported (default 10)")
     motifs.add_argument("--jaspar", help="motif database to match (default: JASPAR 2022 CORE vertebrates)")
-    motifs.set_defaults(func=commands.motifs)
+    motifs.set_defaults(func=explain_commands.motifs)
 
 
 def _attribute_parser(sub) -> None:
@@ -199,7 +200,7 @@ def _attribute_parser(sub) -> None:
     attribute.add_argument("--id", help="--figure: the record to draw (default the first)")
     attribute.add_argument("--region", help="--figure: START-END in record bp (0-based, end excluded) to zoom into")
     _run_options(attribute, resume=False)
-    attribute.set_defaults(func=commands.attribute)
+    attribute.set_defaults(func=explain_commands.attribute)
 
 
 # -- values argparse does not check -----------------------------------------------------------------------------

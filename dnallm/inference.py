@@ -216,7 +216,7 @@ class DNAInference:
             iupac, uracil, on_error, on_skip), progress, layer, model_name=self.name)
 
     def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, scores: str = "auto",
-                    layer: int | str = -1, head: int | Sequence[int] | str = "mean", query: str = "auto",
+                    layer: int | str = "all", head: int | Sequence[int] | str = "mean", query: str = "auto",
                     target: str | None = None, progress: bool = False, **settings: Any):
         """Motifs of ``positives`` against ``background`` from this model's per-bp ``scores`` (attention: k-mer
         enrichment; ism, integrated_gradients, gradient_x_input: TF-MoDISco), matched to JASPAR with Tomtom: see

@@ -13,7 +13,7 @@ Records of different lengths are padded with zero rows to the longest. Patterns 
 contributions (bases that raise the target); each becomes a PFM (the seqlets' mean one-hot times their number,
 low-information edges trimmed), its seqlets its instances. Enrichment over the background, as in the k-mer path:
 each PFM scans every positive and background sequence (log-odds against uniform bases, both strands; a site
-counts when it reaches ``refine`` of the way from the matrix's lowest to its highest score), one-sided
+counts when it reaches :data:`SITE_FRACTION` of the way from the matrix's lowest to its highest score), one-sided
 hypergeometric test of the positives among the sequences holding a site, Benjamini-Hochberg over the patterns.
 """
 
@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 #: what to install when modisco-lite is missing
 INSTALL = "pip install 'dnallm[motifs]'"
+#: a PFM's site, in the enrichment scan over whole sequences: a log-odds score at least this fraction of the way
+#: from the matrix's lowest to its highest score (stricter than the k-mer path's 0.7 within high-score regions: a
+#: 100 bp sequence offers ~180 places on two strands, and at 0.7 most random ones held a site of a 10 bp PFM)
+SITE_FRACTION = 0.85
 #: attribution methods that give TF-MoDISco inputs (attention scores are not contributions: the k-mer path)
 CONTRIBUTION_METHODS = ("ism", "integrated_gradients", "gradient_x_input")
 
@@ -81,11 +85,14 @@ def modisco_inputs(records: Sequence[Any], attribution: Any) -> tuple[np.ndarray
 
 
 def tfmodisco_patterns(hot: np.ndarray, hypothetical: np.ndarray, max_seqlets: int = 20000,
-                       window: int = 21, flank: int = 10, min_cluster: int = 20) -> list[Any]:
+                       window: int = 11, flank: int = 5, min_cluster: int = 20, min_seqlets: int = 20) -> list[Any]:
     """modisco-lite's positive patterns (``SeqletSet`` objects; ``[]`` when too few seqlets pass its FDR).
 
     ``window``: the sliding window for seqlet calling (bp); ``flank``: bp added on each side of a seqlet;
-    ``min_cluster``: fewest seqlets of a reported pattern; ``max_seqlets``: most seqlets clustered.
+    ``min_cluster``: fewest seqlets of a reported pattern; ``min_seqlets``: fewest seqlets clustered at all;
+    ``max_seqlets``: most seqlets clustered. modisco-lite's defaults (window 21, flanks 10, 100 seqlets) are made
+    for 1 kb chromatin profiles; dnallm's fit the 100-500 bp inputs of DNA language models and TF motifs of 6-20 bp
+    (on 100 bp planted-motif sequences the defaults found too few seqlets to cluster).
     """
     try:
         from modiscolite.tfmodisco import TFMoDISco
@@ -96,7 +103,8 @@ def tfmodisco_patterns(hot: np.ndarray, hypothetical: np.ndarray, max_seqlets: i
                          f"flanks {flank}); these are {hot.shape[1]} bp")
     positive, _negative = TFMoDISco(
         one_hot=hot, hypothetical_contribs=hypothetical, sliding_window_size=window, flank_size=flank,
-        max_seqlets_per_metacluster=max_seqlets, final_min_cluster_size=min_cluster, verbose=False,
+        max_seqlets_per_metacluster=max_seqlets, final_min_cluster_size=min_cluster, min_metacluster_size=min_seqlets,
+        verbose=False,
     )
     return list(positive or [])
 
@@ -148,8 +156,8 @@ def discover_from_contributions(positives: Sequence[Any], attribution: Any, back
         positives: the attributed records, in the attribution's order.
         attribution: their :class:`dnallm.attribution.Attribution` (ISM, integrated gradients, gradient x input).
         background: sequences to compare with (not attributed).
-        settings: a :class:`dnallm.motifs.MotifSettings` (``alpha``, ``min_instances``, ``refine`` as the site
-            threshold of the enrichment scan, ``min_information``, ``max_motifs``, ``top_matches``).
+        settings: a :class:`dnallm.motifs.MotifSettings` (``alpha``, ``min_instances``, ``min_information``,
+            ``max_motifs``, ``top_matches``).
         database: motifs to match (default JASPAR 2022 CORE vertebrates); ``[]`` skips matching.
     """
     from dnallm.motifs import DiscoveredMotif, MotifResult, MotifSettings, read_jaspar
@@ -162,7 +170,7 @@ def discover_from_contributions(positives: Sequence[Any], attribution: Any, back
     ids = [rec.id for rec in positives]
     built = [(pattern_pfm(p, s.min_information), seqlet_instances(p, ids)) for p in patterns]
     built = [(pfm, sites) for pfm, sites in built if pfm is not None]
-    table = enrichment([pfm for pfm, _ in built], positives, background, s.refine or 0.7)
+    table = enrichment([pfm for pfm, _ in built], positives, background, SITE_FRACTION)
     table.insert(0, "consensus", [pfm.consensus for pfm, _ in built])
     table.insert(1, "seqlets", [len(sites) for _, sites in built])
     table.insert(0, "pattern", [f"pattern_{i}" for i in range(len(built))])
@@ -175,7 +183,7 @@ def discover_from_contributions(positives: Sequence[Any], attribution: Any, back
                 s.alpha)
     _name_and_match(motifs, read_jaspar() if database is None else database, s.top_matches)
     reported = {"discovery": "tfmodisco", "scores": attribution.method, "target": attribution.target,
-                "alpha": s.alpha, "min_instances": s.min_instances, "site_fraction": s.refine or 0.7}
+                "alpha": s.alpha, "min_instances": s.min_instances, "site_fraction": SITE_FRACTION}
     return MotifResult(motifs, table, len(positives), len(background), reported)
 
 

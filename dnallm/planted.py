@@ -67,9 +67,10 @@ def planted_task(n: int = 2000, length: int = 100, share: float = 0.5, seed: int
     return PlantedTask(records, np.array(labels), sites, probabilities)
 
 
-def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 400, seed: int = 0) -> Path:
-    """Train a 2-layer DNABERT-style classifier (overlapping ``k``-mers) on ``task`` for ``steps`` batches of 64,
-    and save it (config, weights, tokenizer) to ``path``, loadable by :class:`dnallm.DNAInference`."""
+def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 1000, seed: int = 0,
+                  lr: float = 3e-4) -> Path:
+    """Train a 2-layer DNABERT-style classifier (overlapping ``k``-mers) on ``task`` for ``steps`` batches of 64
+    (AdamW at ``lr``, warmed up over 100 steps), and save it (config, weights, tokenizer) to ``path``, loadable by :class:`dnallm.DNAInference`."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     torch.manual_seed(seed)
@@ -86,7 +87,8 @@ def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 
     ids = torch.tensor([[2] + [vocab[seq[i : i + k]] for i in range(len(seq) - k + 1)] + [3]
                         for _, seq in task.records])
     labels = torch.tensor(task.labels)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / 100))
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(steps):
@@ -95,6 +97,7 @@ def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        warmup.step()
     model.eval()
     path = Path(path)
     model.save_pretrained(path)

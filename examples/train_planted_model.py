@@ -1,6 +1,6 @@
 """Train the planted-motif classifier of examples/models/planted-pou5f1 (tests and benchmarks/attribution_methods.py).
 
-    python examples/train_planted_model.py            # a few minutes on 2 CPU cores
+    python examples/train_planted_model.py            # about a minute on 2 CPU cores
 
 Random 100 bp sequences, half with one POU5F1 site (JASPAR 2022 MA1115.1, 11 bp) sampled from its matrix at a
 random place and strand (dnallm.planted.planted_task); a 2-layer DNABERT-style BERT on overlapping 4-mers learns to
@@ -25,7 +25,7 @@ OUT = Path(__file__).resolve().parent / "models" / "planted-pou5f1"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--sequences", type=int, default=20000)
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     args = parser.parse_args()
