@@ -54,6 +54,9 @@ def find_motifs(runner: Any, loaded: Any, positives: Sequence[Any], background: 
         scores = AUTO_SCORES
         logger.info("motif scores: %s (auto)", scores)
     if scores == "attention":
+        if target is not None:
+            raise OptionError("attention scores explain no target; leave target out, or use scores='ism' or a "
+                              "gradient method")
         tracks = _attention_tracks(runner, loaded, positives, layer, head, query, progress, model_name)
         result = discover_motifs(positives, tracks, background, database=database, **settings)
         result.settings.update(discovery="attention k-mer enrichment", scores=_attention_name(layer))

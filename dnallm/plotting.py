@@ -237,14 +237,14 @@ def _attribution_inputs(record, attribution, index_or_id, region) -> tuple[str, 
 
 
 def logomaker_module():
-    """logomaker, or a DnallmError saying which extra installs it."""
+    """logomaker (a dependency of dnallm), or a DnallmError saying how to install it."""
     from dnallm.errors import DnallmError
 
     try:
         import logomaker
     except ImportError:
         raise DnallmError("attribution figures need logomaker, which is not installed: "
-                          "pip install 'dnallm[attribute]'") from None
+                          "pip install 'logomaker>=0.8' (a dependency of dnallm)") from None
     return logomaker
 
 

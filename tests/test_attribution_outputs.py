@@ -117,7 +117,7 @@ def test_cli_bigwig_and_overlap(model_dirs, tmp_path, capsys):
 
 @pytest.fixture
 def figures():
-    """The figure's packages (logomaker: dnallm[attribute]), matplotlib drawing off screen."""
+    """The figure's packages (logomaker, a core dependency), matplotlib drawing off screen."""
     import logomaker  # noqa: F401  (a core dependency)
     import matplotlib
 
