@@ -151,3 +151,13 @@ def test_missing_modisco_names_the_extra(tmp_path, monkeypatch, capsys):
                              "--scores", "gradient_x_input", "-o", str(tmp_path / "m")], capsys)
     assert code == 2 and "pip install 'dnallm[motifs]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_attention_scores_take_no_target_and_layer_is_checked(tmp_path, capsys, data_dir):
+    args = ["motifs", str(data_dir / "oct4_test.fa"), "--background", str(data_dir / "mafk_test.fa"),
+            "-o", str(tmp_path / "m")]
+    code, _, err = run_main(args + ["--scores", "attention", "--target", "Oct4"], capsys)
+    assert code == 2 and "--scores attention has none" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_main(args + ["--layer", "last"], capsys)
+    assert code == 2 and "--layer takes a layer number" in err
+    assert not (tmp_path / "m").exists()
