@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from dnallm.errors import DnallmError, InputError, OptionError
-from dnallm.io.atomic import replaced
+from dnallm.io.atomic import equal_runs, replaced
 from dnallm.io.formats import npz_partial
 from dnallm.io.options import InputOptions, Skipped
 from dnallm.tokenization import Encoding
@@ -130,12 +130,9 @@ class Attribution:
             for i, rid in enumerate(self.ids):
                 chrom, start = genome_position(rid, int(self.lengths[i]))
                 values = self.scores_of(i).astype(np.float64)
-                change = np.flatnonzero(np.diff(values) != 0) + 1
-                starts = np.concatenate([[0], change]).astype(np.int64)
-                ends = np.concatenate([change, [len(values)]]).astype(np.int64)
+                starts, ends = equal_runs(values)
                 out.writelines(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n"
                                for lo, hi in zip(starts, ends))
-
 
     def write_bigwig(self, path: str | Path) -> None:
         """bigWig of the per-bp scores (pyBigWig: ``pip install 'dnallm[bigwig]'``), placed as in
@@ -183,7 +180,7 @@ def attribute(runner: Any, loaded: Any, source: Any, method: str = "ism", target
     if method == "attention":
         if target is not None:
             raise OptionError("method 'attention' explains no target; leave target out")
-        return _per_record(runner, source, options, progress, method, _attention_name(layer),
+        return _per_record(runner, source, options, progress, method, attention_name(layer),
                            lambda rec: _attention_scores(runner, rec, layer))
     from dnallm.targets import target_head
 
@@ -198,7 +195,8 @@ def attribute(runner: Any, loaded: Any, source: Any, method: str = "ism", target
                        lambda rec: base_attributions(runner, rec, head, method, steps=steps))
 
 
-def _attention_name(layer: int | str) -> str:
+def attention_name(layer: int | str) -> str:
+    """What attention scores of ``layer`` (a number or ``"all"``) are called in results; a bad layer refused."""
     if layer != "all" and not isinstance(layer, (int, np.integer)):
         raise OptionError(f"layer must be a layer number or 'all', not {layer!r}")
     return "attention (mean over all layers)" if layer == "all" else f"attention (layer {layer})"

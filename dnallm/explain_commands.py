@@ -201,5 +201,6 @@ def _attribution_figure(record, result, region):
     from dnallm.plotting import plot_attribution
 
     if record.id not in result.ids:
-        raise DnallmError(f"record '{record.id}' was skipped, so --figure has nothing to draw; choose another with --id")
+        raise DnallmError(f"record '{record.id}' was skipped, so --figure has nothing to draw; choose another "
+                          "with --id")
     return plot_attribution(record, result, record.id, region)

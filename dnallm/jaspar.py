@@ -24,6 +24,16 @@ JASPAR_FILE = Path(__file__).resolve().parent / "data" / "JASPAR2022_CORE_verteb
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
+_CODE = np.full(256, 4, dtype=np.int64)
+for _i, _base in enumerate(BASES):
+    _CODE[ord(_base)] = _CODE[ord(_base.lower())] = _i
+
+
+def base_codes(seq: str) -> np.ndarray:
+    """``(len(seq),)`` int64 codes: A C G T (either case) 0-3, anything else (N) 4."""
+    return _CODE[np.frombuffer(seq.encode(), dtype=np.uint8)]
+
+
 def reverse_complement(seq: str) -> str:
     """The reverse complement of a sequence over A C G T N."""
     return seq.translate(_COMPLEMENT)[::-1]

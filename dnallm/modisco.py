@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dnallm.errors import DnallmError, InputError
-from dnallm.jaspar import BASES, PFM
+from dnallm.jaspar import PFM, base_codes
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +37,14 @@ INSTALL = "pip install 'dnallm[motifs]'"
 #: from the matrix's lowest to its highest score (stricter than the k-mer path's 0.7 within high-score regions: a
 #: 100 bp sequence offers ~180 places on two strands, and at 0.7 most random ones held a site of a 10 bp PFM)
 SITE_FRACTION = 0.85
-#: attribution methods that give TF-MoDISco inputs (attention scores are not contributions: the k-mer path)
-CONTRIBUTION_METHODS = ("ism", "integrated_gradients", "gradient_x_input")
 
 
 def one_hot(seqs: Sequence[str], length: int | None = None) -> np.ndarray:
     """``(N, length, 4)`` float32 one-hot of A C G T; other letters and the padding past a sequence's end are 0."""
     length = max((len(s) for s in seqs), default=0) if length is None else length
-    code = np.full(256, 4, dtype=np.int64)
-    for i, base in enumerate(BASES):
-        code[ord(base)] = i
-        code[ord(base.lower())] = i
     out = np.zeros((len(seqs), length, 5), dtype=np.float32)
     for n, seq in enumerate(seqs):
-        codes = code[np.frombuffer(seq.encode(), dtype=np.uint8)]
+        codes = base_codes(seq)
         out[n, np.arange(len(codes)), codes] = 1
     return out[:, :, :4]
 

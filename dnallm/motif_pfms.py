@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dnallm.io.fasta import Record
-from dnallm.jaspar import BASES, PFM, reverse_complement
+from dnallm.jaspar import BASES, PFM, base_codes, reverse_complement
 
 Instance = tuple[str, int, int, str]
 
@@ -130,16 +130,13 @@ def refine_pfm(pfm: PFM, positives: Sequence[Record], regions: list, fraction: f
     width = len(log_odds)
     low, high = log_odds.min(1).sum(), log_odds.max(1).sum()
     threshold = low + fraction * (high - low)
-    code = np.full(256, 4, dtype=np.int64)
-    for i, base in enumerate(BASES):
-        code[ord(base)] = i
     table = np.hstack([log_odds, np.full((width, 1), -np.inf)])  # (width, 5): code 4 (N) scores -inf
     columns = np.arange(width)[None, :]
     complement = np.array([3, 2, 1, 0, 4])
     counts = np.zeros((width, 4))
     instances = []
     for rec, recs in zip(positives, regions):
-        codes = code[np.frombuffer(rec.seq.encode(), dtype=np.uint8)]
+        codes = base_codes(rec.seq)
         for start, end in recs:
             lo, hi = max(0, start - width + 1), min(len(codes), end + width - 1)  # sites overlapping the region
             if hi - lo < width:

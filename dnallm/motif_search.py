@@ -42,8 +42,6 @@ def find_motifs(runner: Any, loaded: Any, positives: Sequence[Any], background: 
     Returns a :class:`dnallm.motifs.MotifResult`; ``result.settings["discovery"]`` says which path ran and
     ``result.settings["scores"]`` which scores (``auto`` resolved).
     """
-    import dataclasses
-
     from dnallm import attribution
     from dnallm.io.options import InputOptions
     from dnallm.motifs import MotifSettings, discover_motifs
@@ -59,21 +57,14 @@ def find_motifs(runner: Any, loaded: Any, positives: Sequence[Any], background: 
                               "gradient method")
         tracks = _attention_tracks(runner, loaded, positives, layer, head, query, progress, model_name)
         result = discover_motifs(positives, tracks, background, database=database, **settings)
-        result.settings.update(discovery="attention k-mer enrichment", scores=_attention_name(layer))
+        result.settings.update(discovery="attention k-mer enrichment", scores=attribution.attention_name(layer))
         return result
     from dnallm.modisco import discover_from_contributions
 
-    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(MotifSettings)})
-    if unknown:
-        raise TypeError(f"find_motifs() got an unexpected keyword argument {unknown[0]!r}")
     scored = attribution.attribute(runner, loaded, positives, scores, target, InputOptions(), progress,
                                    model_name=model_name)
     return discover_from_contributions(positives, scored, background, MotifSettings(**settings),
                                        database=database)
-
-
-def _attention_name(layer: int | str) -> str:
-    return "attention (mean over all layers)" if layer == "all" else f"attention (layer {layer})"
 
 
 def _attention_tracks(runner: Any, loaded: Any, positives: Sequence[Any], layer: int | str, head: Any, query: str,

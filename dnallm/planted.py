@@ -70,7 +70,8 @@ def planted_task(n: int = 2000, length: int = 100, share: float = 0.5, seed: int
 def train_planted(path: str | Path, task: PlantedTask, k: int = 4, steps: int = 1000, seed: int = 0,
                   lr: float = 3e-4) -> Path:
     """Train a 2-layer DNABERT-style classifier (overlapping ``k``-mers) on ``task`` for ``steps`` batches of 64
-    (AdamW at ``lr``, warmed up over 100 steps), and save it (config, weights, tokenizer) to ``path``, loadable by :class:`dnallm.DNAInference`."""
+    (AdamW at ``lr``, warmed up over 100 steps), and save it (config, weights, tokenizer) to ``path``, loadable
+    by :class:`dnallm.DNAInference`."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     torch.manual_seed(seed)

@@ -28,6 +28,14 @@ def replaced(path: str | Path, tmp: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def equal_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` int64 of the runs of equal neighbours in ``values`` (half-open, in positions): how
+    bedGraph and bigWig tracks store per-bp values."""
+    change = np.flatnonzero(np.diff(values) != 0) + 1
+    return (np.concatenate([[0], change]).astype(np.int64),
+            np.concatenate([change, [len(values)]]).astype(np.int64))
+
+
 def write_bedgraph(path: str, chrom: str, values: Sequence[float] | np.ndarray, name: str, start: int = 0) -> None:
     """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged.
 
@@ -40,9 +48,7 @@ def write_bedgraph(path: str, chrom: str, values: Sequence[float] | np.ndarray, 
         start: the bp coordinate of ``values[0]``.
     """
     values = np.asarray(values, dtype=np.float64)
-    change = np.flatnonzero(np.diff(values) != 0) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(values)]])
+    starts, ends = equal_runs(values)
     with replaced(path, f"{path}.partial") as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write(f'track type=bedGraph name="{name}" description="dnallm attention received per bp"\n')
         for lo, hi in zip(starts, ends):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dnallm.errors import DnallmError
-from dnallm.io.atomic import replaced
+from dnallm.io.atomic import equal_runs, replaced
 
 
 @dataclass
@@ -85,9 +85,7 @@ def write_bigwig(path: str | Path, tracks: Sequence[Track]) -> None:
             out.addHeader(chrom_sizes(ordered))
             for t in ordered:
                 values = np.asarray(t.values, dtype=np.float64)
-                change = np.flatnonzero(np.diff(values) != 0) + 1
-                starts = np.concatenate([[0], change]).astype(np.int64)
-                ends = np.concatenate([change, [len(values)]]).astype(np.int64)
+                starts, ends = equal_runs(values)
                 out.addEntries([t.chrom] * len(starts), (starts + t.start).tolist(),
                                ends=(ends + t.start).tolist(), values=values[starts].tolist())
         finally:
