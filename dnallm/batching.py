@@ -58,7 +58,8 @@ def pad_batch(encodings: Sequence[Encoding], pad_id: int) -> dict[str, torch.Ten
 
     Returns:
         ``input_ids`` and ``attention_mask`` ``(batch, longest)`` int64, and ``content_mask`` ``(batch, longest)``
-        bool: True for sequence tokens, False for special tokens and padding.
+        bool: True for sequence tokens, False for special tokens and padding; where encodings carry
+        ``queries``, those too, ``(batch, most queries, 3)`` int64, padded with rows of -1.
     """
     longest = max(len(e) for e in encodings)
     ids = np.full((len(encodings), longest), pad_id, dtype=np.int64)
@@ -69,11 +70,19 @@ def pad_batch(encodings: Sequence[Encoding], pad_id: int) -> dict[str, torch.Ten
         ids[row, :n] = enc.input_ids
         attention[row, :n] = 1
         content[row, :n] = ~enc.special_mask
-    return {
+    batch = {
         "input_ids": torch.from_numpy(ids),
         "attention_mask": torch.from_numpy(attention),
         "content_mask": torch.from_numpy(content),
     }
+    if any(enc.queries is not None for enc in encodings):
+        most = max(0 if enc.queries is None else len(enc.queries) for enc in encodings)
+        queries = np.full((len(encodings), max(most, 1), 3), -1, dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            if enc.queries is not None:
+                queries[row, : len(enc.queries)] = enc.queries
+        batch["queries"] = torch.from_numpy(queries)
+    return batch
 
 
 _DONE = object()

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from dnallm import __version__, commands, explain_commands
+from dnallm import __version__, commands, explain_commands, variant_commands
 from dnallm.attribution import METHODS as ATTRIBUTION_METHODS
 from dnallm.cli_text import CliFormatter, cli_words
 from dnallm.errors import DnallmError
@@ -42,10 +42,10 @@ def _input_options(parser: argparse.ArgumentParser, quiet: str) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
 
 
-def _model_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+def _model_options(parser: argparse.ArgumentParser, several: bool = False, fasta: bool = True) -> None:
     if several:
         parser.add_argument("fasta", nargs="+", help="FASTA files, plain or gzip (records in order, file by file)")
-    else:
+    elif fasta:
         parser.add_argument("fasta", help="FASTA file, plain or gzip")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                         help="model directory, models.yaml name (see `dnallm models`) or Hugging Face hub id "
@@ -62,7 +62,10 @@ def _model_options(parser: argparse.ArgumentParser, several: bool = False) -> No
                         help="load weights stored only as a pickle (pytorch_model.bin); unpickling can run code "
                              "hidden in the file, so only for files you trust (default: safetensors only)")
     parser.add_argument("--revision", help="hub branch, tag or commit")
-    _input_options(parser, "no progress bar and no summary on stderr")
+    if fasta:
+        _input_options(parser, "no progress bar and no summary on stderr")
+    else:
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr")
 
 
 def _run_options(parser: argparse.ArgumentParser, resume: bool = True) -> None:
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _attention_parser(sub)
     _motifs_parser(sub)
     _attribute_parser(sub)
+    _variants_parser(sub)
     for command in sub.choices.values():  # -v after the command too (dnallm predict x.fa -v)
         _verbose_option(command, argparse.SUPPRESS)
     return parser
@@ -203,6 +207,36 @@ def _attribute_parser(sub) -> None:
     attribute.set_defaults(func=explain_commands.attribute)
 
 
+def _variants_parser(sub) -> None:
+    variants = sub.add_parser("variants", help="variant effects: a VCF and its reference genome in, scores per "
+                              "(site, ALT) out (alt - ref deltas; masked-LM log-likelihood ratio)")
+    variants.add_argument("vcf", help="VCF: .vcf, .vcf.gz (bgzip or gzip) or .bcf")
+    variants.add_argument("--genome", required=True,
+                          help="reference FASTA, plain or bgzip (index .fai/.gzi built beside it when missing; "
+                               "plain gzip is decompressed to a temporary file)")
+    _model_options(variants, fasta=False)
+    variants.add_argument("-o", "--output",
+                          help=f"output: {_table_formats()} (text also .gz), or .vcf / .vcf.gz (the input's records "
+                               "with INFO per score) (default: TSV to stdout)")
+    variants.add_argument("--window", type=int, metavar="BP",
+                          help="window in bp centred on the variant (default: the model's input length)")
+    variants.add_argument("--target", help="classifiers: the label of log_odds_ratio_* (default: the last label)")
+    variants.add_argument("--both-strands", action="store_true",
+                          help="average each score over the window and its reverse complement; twice the compute")
+    variants.add_argument("--max-n", type=float, default=0.1, metavar="FRACTION",
+                          help="a window with a larger share of N is not scored (default 0.1)")
+    variants.add_argument("--chrom-alias", metavar="chr|FILE",
+                          help="VCF contig names unlike the genome's: 'chr' adds or removes the chr prefix (chrM/MT "
+                               "too); FILE: a two-column TSV, VCF name then genome name")
+    variants.add_argument("--on-error", choices=("skip", "raise"), default="skip",
+                          help="a variant that cannot be scored (REF unlike the genome, unknown contig, symbolic "
+                               "ALT, ...): list it in --skipped and go on (default), or stop with an error")
+    variants.add_argument("--skipped", metavar="FILE",
+                          help="TSV of the variants not scored, with the reason (default: OUTPUT.skipped.tsv; "
+                               "on stderr when the output is stdout)")
+    variants.set_defaults(func=variant_commands.variants)
+
+
 # -- values argparse does not check -----------------------------------------------------------------------------
 
 
@@ -218,6 +252,8 @@ def _read_values(args: argparse.Namespace) -> None:
     if args.command == "attribute":
         args.layer = _parse_layer(args.layer)
         args.region = _parse_region(args.region)
+    if args.command == "variants":
+        variant_commands.check_arguments(args)
 
 
 def overlap_value(text: str | int | None) -> int | None:

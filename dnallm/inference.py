@@ -215,6 +215,27 @@ class DNAInference:
         return attribution.attribute(self.runner, self._loaded, source, method, target, InputOptions(
             iupac, uracil, on_error, on_skip), progress, layer, model_name=self.name)
 
+    def score_variants(self, vcf: str | Path, genome: str | Path, **options: Any) -> pd.DataFrame:
+        """Variant effects: one row per (site, ALT) of ``vcf`` on the reference ``genome`` (FASTA, plain or bgzip),
+        ``chrom pos id ref alt window_start window_end`` then the scores: see :mod:`dnallm.variants` (windows,
+        scores, what is not scored). ``options``: those of :meth:`iter_score_variants`."""
+        return pd.concat(list(self.iter_score_variants(vcf, genome, **options)), ignore_index=True)
+
+    def iter_score_variants(self, vcf: str | Path, genome: str | Path, *, window: int | None = None,
+                            target: str | None = None, both_strands: bool = False, max_n: float = 0.1,
+                            chrom_alias: Any = None, on_error: str = "skip", on_skip: SkipCallback | None = None,
+                            progress: bool = False, with_keys: bool = False) -> Iterator[Any]:
+        """:meth:`score_variants` streamed, DataFrames in VCF order. ``window``: bp (default the model's input
+        length); ``target``: the label of ``log_odds_ratio_*`` (default the last); ``max_n``: the largest share
+        of N in a window; ``chrom_alias``: ``"chr"`` (add or remove the prefix), a dict or a two-column TSV;
+        ``on_error``: ``"skip"`` (list the variants not scored in ``last_run.skipped`` and ``on_skip``) or
+        ``"raise"``; ``with_keys``: ``(frame, keys)`` pairs, ``keys`` the (VCF record, ALT) index of each row."""
+        from dnallm.variants import iter_scores
+
+        yield from iter_scores(self.runner, self._loaded, vcf, genome, window=window, target=target,
+                               both_strands=both_strands, max_n=max_n, chrom_alias=chrom_alias, on_error=on_error,
+                               on_skip=on_skip, progress=progress, model_name=self.name, with_keys=with_keys)
+
     def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, scores: str = "auto",
                     layer: int | str = "all", head: int | Sequence[int] | str = "mean", query: str = "auto",
                     target: str | None = None, progress: bool = False, **settings: Any):

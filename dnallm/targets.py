@@ -22,20 +22,22 @@ from __future__ import annotations
 from typing import Any
 
 from dnallm.errors import DnallmError, OptionError
-from dnallm.heads import HEADS, Batch, Head, logits, mean_log_prob
+from dnallm.heads import HEADS, Head, logits, mean_log_prob
+
+
+def log_odds(values: Any, index: int) -> Any:
+    """``(batch, 1)``: the log-odds of label ``index`` under a softmax over ``values`` (logits, ``(batch, labels)``),
+    ``log p(t) - log(1 - p(t))`` computed stably; a single logit is returned as it is."""
+    if values.shape[1] == 1:
+        return values[:, :1]
+    log_p = values.log_softmax(-1)
+    others = log_p.clone()
+    others[:, index] = float("-inf")
+    return (log_p[:, index] - others.logsumexp(-1))[:, None]
 
 
 def _log_odds(index: int, n_labels: int):
-    def compute(model: Any, batch: Batch) -> Any:
-        values = logits(model, batch)
-        if n_labels == 1:
-            return values[:, :1]
-        log_p = values.log_softmax(-1)
-        others = log_p.clone()
-        others[:, index] = float("-inf")
-        return (log_p[:, index] - others.logsumexp(-1))[:, None]  # log p(t) - log(1 - p(t)), stably
-
-    return compute
+    return lambda model, batch: log_odds(logits(model, batch), index)
 
 
 def _column(index: int):
@@ -44,6 +46,16 @@ def _column(index: int):
 
 def _mean_log_prob(shift: bool):
     return lambda model, batch: mean_log_prob(model, batch, shift)
+
+
+def target_index(config: Any, columns: list[str], target: str | None, model_name: str = "the model") -> int:
+    """The position of label ``target`` (a label name or a ``predict`` column; None: the last label)."""
+    labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+    if target is None:
+        return len(labels) - 1
+    if target in labels or target in columns:
+        return labels.index(target) if target in labels else columns.index(target)
+    raise OptionError(f"unknown target {target!r} for {model_name}; its labels are {', '.join(labels)}")
 
 
 def target_head(head: str, config: Any, target: str | None = None, model_name: str = "the model") -> tuple[Head, str]:
@@ -62,13 +74,7 @@ def target_head(head: str, config: Any, target: str | None = None, model_name: s
         return Head("target_mean_log_prob", lambda c: ["mean_log_prob"], _mean_log_prob(head == "causal_lm")), \
             "mean_log_prob"
     columns = HEADS[head].columns(config)
-    labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
-    if target is None:
-        index = len(labels) - 1
-    elif target in labels or target in columns:
-        index = labels.index(target) if target in labels else columns.index(target)
-    else:
-        raise OptionError(f"unknown target {target!r} for {model_name}; its labels are {', '.join(labels)}")
+    index = target_index(config, columns, target, model_name)
     name = columns[index]
     if head == "classification":
         compute = _log_odds(index, config.num_labels)

@@ -43,6 +43,8 @@ class Encoding:
         record_id: the record's id, where known.
         window: index of this window among the record's windows (0 for a record that fits).
         n_windows: how many windows the record was split into.
+        queries: ``(m, 3)`` int64 rows ``(token position, id a, id b)`` for heads that read the model's output at
+            some tokens (the masked-LM variant score: ``log p(b) - log p(a)`` there); None for the others.
     """
 
     input_ids: np.ndarray
@@ -52,6 +54,7 @@ class Encoding:
     record_id: str | None = None
     window: int = 0
     n_windows: int = 1
+    queries: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)

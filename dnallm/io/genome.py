@@ -1,0 +1,171 @@
+"""A reference genome read by pyfaidx: random access to contig bases, 0-based half-open, upper case.
+
+``open_genome(path)`` takes a plain FASTA or a bgzip-compressed one (``.fa.gz`` written by ``bgzip``), with its
+``.fai`` index (and ``.gzi`` for bgzip) beside it; a missing index is built there by pyfaidx, and the log says so
+(it takes seconds per 100 Mb). A genome compressed with plain ``gzip`` cannot be read at random: it is decompressed
+once into a temporary file for the run (logged, with the ``bgzip`` command that avoids it next time).
+
+Bases come back upper case (soft-masked repeats are read as any other base); IUPAC codes and any other letter
+become ``N``. VCF contig names may differ from the genome's by a ``chr`` prefix (``chr1`` / ``1``, ``chrM`` /
+``MT``): :meth:`Genome.contig` suggests the other spelling when it would match, and maps it when asked
+(``chrom_alias="chr"``), or follows a table of ``vcf_name -> genome_name`` (a dict, or a two-column TSV file).
+"""
+
+from __future__ import annotations
+
+import atexit
+import gzip
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from dnallm.errors import DnallmError
+
+logger = logging.getLogger(__name__)
+
+INSTALL = "pip install 'dnallm[variants]'"
+#: bases are read from the genome this many at a time around the positions asked for (VCFs are sorted)
+BLOCK = 1 << 20
+_TO_N = bytes(c if c in b"ACGTN" else ord("N") for c in bytes(range(256)).upper())
+
+
+def _pyfaidx():
+    try:
+        import pyfaidx
+    except ImportError:
+        raise DnallmError(f"reading a genome needs pyfaidx, which is not installed; install it with: {INSTALL}"
+                          ) from None
+    return pyfaidx
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _is_bgzip(path: Path) -> bool:
+    """A gzip file whose first member carries bgzip's extra field ``BC``."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    return len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"
+
+
+def _decompressed(path: Path) -> Path:
+    """A plain-gzip genome, decompressed into a temporary file removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="dnallm-genome-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    plain = folder / path.name.removesuffix(".gz")
+    start = time.perf_counter()
+    with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+    logger.warning("%s is compressed with plain gzip, which cannot be read at random: decompressed to a temporary "
+                   "file for this run (%.1f s); to avoid it, recompress it once with: gunzip -c %s | bgzip > %s",
+                   path, time.perf_counter() - start, path, plain.name + ".bgz")
+    return plain
+
+
+def read_alias_table(path: str | Path) -> dict[str, str]:
+    """A two-column TSV (VCF contig name, genome contig name), ``#`` comments allowed."""
+    table = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise DnallmError(f"{path}:{number}: a contig alias line is two names, VCF then genome, "
+                                  f"separated by a tab; this one has {len(parts)} fields")
+            table[parts[0]] = parts[1]
+    return table
+
+
+def _other_spellings(name: str) -> list[str]:
+    """The same contig with or without ``chr`` (and chrM <-> MT)."""
+    if name in ("chrM", "chrMT"):
+        return ["MT", "M"]
+    if name in ("MT", "M"):
+        return ["chrM", "chrMT"]
+    return [name[3:]] if name.startswith("chr") else ["chr" + name]
+
+
+class ContigError(DnallmError):
+    """A VCF contig the genome does not have."""
+
+
+class Genome:
+    """A FASTA genome with random access (see the module docstring).
+
+    Args:
+        path: plain FASTA or bgzip FASTA.
+        chrom_alias: None (names must match), ``"chr"`` (add or remove a ``chr`` prefix where that matches), a
+            dict ``vcf_name -> genome_name``, or the path of a two-column TSV of them.
+    """
+
+    def __init__(self, path: str | Path, chrom_alias: str | Path | dict[str, str] | None = None):
+        pyfaidx = _pyfaidx()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DnallmError(f"{path}: no such genome file")
+        source = self.path
+        if _is_gzip(source) and not _is_bgzip(source):
+            source = _decompressed(source)
+        index = Path(str(source) + ".fai")
+        if not index.exists():
+            logger.warning("%s has no index (%s): building it (pyfaidx)", self.path, index.name)
+        try:
+            self._fasta = pyfaidx.Fasta(str(source), sequence_always_upper=False, as_raw=True)
+        except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
+            raise DnallmError(f"{path}: not a FASTA genome pyfaidx can index ({' '.join(str(exc).split())})") from None
+        except PermissionError:
+            raise DnallmError(f"{path}: its index {index.name} is missing and cannot be written beside it; copy "
+                              "the genome to a folder you can write, or index it there with samtools faidx") from None
+        self.lengths: dict[str, int] = {name: len(rec) for name, rec in self._fasta.records.items()}
+        if not self.lengths:
+            raise DnallmError(f"{path}: no sequences in this genome FASTA")
+        self.alias = self._alias(chrom_alias)
+        self._block: tuple[str, int, bytes] = ("", 0, b"")
+
+    def _alias(self, chrom_alias: Any) -> dict[str, str] | str | None:
+        if chrom_alias is None or chrom_alias == "chr":
+            return chrom_alias
+        if isinstance(chrom_alias, dict):
+            return dict(chrom_alias)
+        if os.path.isfile(chrom_alias):
+            return read_alias_table(chrom_alias)
+        raise DnallmError(f"chrom_alias must be 'chr', a dict or a two-column TSV file; {chrom_alias!r} is none")
+
+    def contig(self, name: str) -> str:
+        """The genome's name of the VCF contig ``name``.
+
+        Raises:
+            ContigError: the genome lacks it; the message says when another spelling would match.
+        """
+        if isinstance(self.alias, dict):
+            name = self.alias.get(name, name)
+        if name in self.lengths:
+            return name
+        others = [other for other in _other_spellings(name) if other in self.lengths]
+        if others and self.alias == "chr":
+            return others[0]
+        if others:
+            raise ContigError(f"contig '{name}' is not in the genome, which has '{others[0]}'; add --chrom-alias chr "
+                              "(chrom_alias='chr') to add or remove the 'chr' prefix")
+        shown = ", ".join(f"'{c}'" for c in list(self.lengths)[:3]) + (", ..." if len(self.lengths) > 3 else "")
+        raise ContigError(f"contig '{name}' is not in the genome ({len(self.lengths):,} contigs: {shown})")
+
+    def fetch(self, contig: str, start: int, end: int) -> str:
+        """Bases ``[start, end)`` of ``contig`` (a genome name), upper case, other letters as ``N``."""
+        name, offset, block = self._block
+        if name != contig or start < offset or end > offset + len(block):
+            offset = start
+            stop = min(self.lengths[contig], max(end, start + BLOCK))
+            block = self._fasta[contig][offset:stop].encode("ascii", "replace").translate(_TO_N)
+            self._block = (contig, offset, block)
+        return block[start - offset : end - offset].decode("ascii")
+
+    def close(self) -> None:
+        self._fasta.close()
