@@ -215,14 +215,17 @@ def test_masked_lm_leaves_indels_out_with_the_reason(masked_lms, genome, tmp_pat
 BAD_ROWS = [  # (VCF line after the header, the reason a user reads)
     ("phix\t100\tmismatch\t{wrong}\tG", "does not match the genome, which has"),
     ("chrphix\t100\tchr\t{ref}\tG", "which has 'phix'; add --chrom-alias chr"),
-    ("nochrom\t100\tcontig\tA\tG", "contig 'nochrom' is not in the genome (1 contigs: 'phix')"),
+    ("nochrom\t100\tcontig\tA\tG", "contig 'nochrom' is not in the genome (1 contig: 'phix')"),
     ("phix\t6000\tbeyond\tA\tG", "beyond the end of contig 'phix' (5,386 bp)"),
     ("phix\t100\tsymbolic\t{ref}\t<DEL>", "symbolic ALT '<DEL>'"),
     ("phix\t100\tstar\t{ref}\t*", "symbolic ALT '*'"),
     ("phix\t100\tbreakend\t{ref}\t{ref}]phix:300]", "symbolic ALT"),
     ("phix\t100\tsame\t{ref}\t{ref}", "ALT equals REF"),
     ("phix\t100\tmissing\t{ref}\t.", "no ALT allele"),
-    ("phix\tabc\tpos\tA\tG", "POS 'abc' is not a whole number"),
+    ("phix\tabc\tpos\tA\tG", "POS 'abc' is not a position (a whole number from 1)"),
+    ("phix\t-5\tnegative\tA\tG", "POS '-5' is not a position"),
+    ("phix\t100", "2 tab-separated fields"),
+    ("", "a blank line among the records"),
     ("phix\t100\tshort", "3 tab-separated fields; a VCF record has at least 8"),
 ]
 
@@ -362,3 +365,34 @@ def test_command_refuses_an_output_over_an_input(model_dirs, genome, tmp_path, c
     code, _, err = run_main(["variants", str(vcf), "--genome", str(genome), "-m", str(model_dirs["overlapping_kmer"]),
                              "--window", "5000", "-q"], capsys)
     assert code == 2 and "the longest window is 131 bp" in err
+
+
+def test_regression_scores_every_output_and_bpe_masked_lm_gives_llr_or_the_reason(tmp_path, genome):
+    from dnallm.testing import build_bpe_bert
+
+    vcf = write_vcf(tmp_path / "calls.vcf", snvs(20, ends=False))
+    regression = DNAInference(build_dnabert(tmp_path / "regression", head="regression"))
+    df = regression.score_variants(vcf, genome)
+    assert list(df.columns[7:]) == ["ref_value", "alt_value", "delta_value"]
+    assert np.allclose(df["delta_value"], df["alt_value"] - df["ref_value"], atol=1e-6)
+    bpe = DNAInference(build_bpe_bert(tmp_path / "bpe_mlm", head="masked_lm"))
+    skipped = []
+    scored = bpe.score_variants(vcf, genome, on_skip=skipped.append)
+    assert len(scored) + len(skipped) == 20 and len(scored) >= 10
+    assert all("tokenizes with other token boundaries" in s.reason for s in skipped)
+    assert np.isfinite(scored["llr"]).all() and np.abs(scored["llr"]).max() > 1e-3
+
+
+def test_a_run_where_nothing_is_scored_writes_the_header_and_says_so(model_dirs, genome, tmp_path, capsys):
+    vcf = write_vcf(tmp_path / "calls.vcf", [("chr9", 10, "x", "A", "G")])
+    out = tmp_path / "e.csv"
+    code, _, err = run_main(["variants", str(vcf), "--genome", str(genome), "-o", str(out),
+                             "-m", str(model_dirs["overlapping_kmer"])], capsys)
+    assert code == 0
+    assert out.read_text().splitlines() == [",".join(KEYS + ["ref_Mafk", "ref_Oct4", "alt_Mafk", "alt_Oct4",
+                                                             "delta_Mafk", "delta_Oct4", "log_odds_ratio_Oct4"])]
+    assert "0 variants scored" in err and "1 not scored, listed in" in err
+    code, _, err = run_main(["variants", str(vcf), "--genome", str(genome), "-o", str(out), "--on-error", "raise",
+                             "-m", str(model_dirs["overlapping_kmer"]), "-q"], capsys)
+    assert code == 2 and "calls.vcf:4 (chr9:10:A>G): contig 'chr9' is not in the genome" in err
+    assert len(err.strip().splitlines()) == 1

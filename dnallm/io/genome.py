@@ -54,6 +54,18 @@ def _is_bgzip(path: Path) -> bool:
     return len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"
 
 
+def _check_fasta(path: Path) -> None:
+    """A genome file starts with a FASTA header line (after blank lines)."""
+    with (gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")) as fh:
+        try:
+            head = fh.read(4096).lstrip()
+        except (OSError, EOFError):
+            raise DnallmError(f"{path}: a damaged gzip file; the genome must be FASTA, plain or bgzip") from None
+    if not head.startswith(b">"):
+        shown = head[:30].decode("ascii", "replace").split("\n")[0] if head else "nothing"
+        raise DnallmError(f"{path}: not a FASTA genome (it starts with '{shown}', not with a '>' header line)")
+
+
 def _decompressed(path: Path) -> Path:
     """A plain-gzip genome, decompressed into a temporary file removed at exit."""
     folder = Path(tempfile.mkdtemp(prefix="dnallm-genome-"))
@@ -111,10 +123,11 @@ class Genome:
         if not self.path.is_file():
             raise DnallmError(f"{path}: no such genome file")
         source = self.path
+        _check_fasta(source)
         if _is_gzip(source) and not _is_bgzip(source):
             source = _decompressed(source)
         index = Path(str(source) + ".fai")
-        if not index.exists():
+        if not index.exists() and source == self.path:
             logger.warning("%s has no index (%s): building it (pyfaidx)", self.path, index.name)
         try:
             self._fasta = pyfaidx.Fasta(str(source), sequence_always_upper=False, as_raw=True)
@@ -155,7 +168,8 @@ class Genome:
             raise ContigError(f"contig '{name}' is not in the genome, which has '{others[0]}'; add --chrom-alias chr "
                               "(chrom_alias='chr') to add or remove the 'chr' prefix")
         shown = ", ".join(f"'{c}'" for c in list(self.lengths)[:3]) + (", ..." if len(self.lengths) > 3 else "")
-        raise ContigError(f"contig '{name}' is not in the genome ({len(self.lengths):,} contigs: {shown})")
+        count = f"{len(self.lengths):,} contig{'s' if len(self.lengths) != 1 else ''}"
+        raise ContigError(f"contig '{name}' is not in the genome ({count}: {shown})")
 
     def fetch(self, contig: str, start: int, end: int) -> str:
         """Bases ``[start, end)`` of ``contig`` (a genome name), upper case, other letters as ``N``."""

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from dnallm.errors import DnallmError
 from dnallm.io.genome import INSTALL
@@ -64,20 +64,24 @@ def _open_text(path: Path) -> IO[str]:
     return gzip.open(path, "rt", errors="replace") if gz else open(path, errors="replace")
 
 
-def _diagnose(text: str | None) -> str:
-    """What is wrong with a VCF record htslib refused."""
+def _problem(text: str | None) -> str | None:
+    """What is wrong with a VCF record's text, or None. htslib parses some broken records without an error and
+    then crashes the process when their fields are read (a record of two fields, a negative POS): every record's
+    text is checked here before any of its fields is read."""
     if text is None:
         return "htslib could not parse this record (the file ends in the middle of it?)"
+    if not text.strip():
+        return "a blank line among the records"
     fields = text.rstrip("\r\n").split("\t")
     if len(fields) < 8:
         hint = " (fields separated by spaces, not tabs?)" if len(text.split()) >= 8 else ""
-        return (f"{len(fields)} tab-separated fields; a VCF record has at least 8: CHROM POS ID REF ALT QUAL FILTER "
+        return (f"{len(fields)} tab-separated field{'s' if len(fields) != 1 else ''}; a VCF record has at least 8: CHROM POS ID REF ALT QUAL FILTER "
                 f"INFO{hint}")
-    if not fields[1].isdigit():
-        return f"POS '{fields[1]}' is not a whole number"
-    shown = text.strip()
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return f"htslib could not parse this record: {shown}"
+    if not fields[1].isdigit() or not fields[1].isascii() or int(fields[1]) == 0:
+        return f"POS '{fields[1]}' is not a position (a whole number from 1)"
+    if not fields[0] or not fields[3]:
+        return f"an empty {'CHROM' if not fields[0] else 'REF'} field"
+    return None
 
 
 class VcfReader:
@@ -95,56 +99,59 @@ class VcfReader:
         except OSError:
             raise DnallmError(f"{path}: not a VCF: htslib reads it neither as VCF nor as BCF (a VCF starts with "
                               "##fileformat=VCFv4.x, then a #CHROM line, then tab-separated records)") from None
-        self.header_lines = self._count_header()
-        self._raw: IO[str] | None = None
-        self._raw_line = 0
+        self.text = self.path.suffix.lower() != ".bcf"
 
-    def _count_header(self) -> int:
-        if self.path.suffix.lower() == ".bcf":
-            return 0
-        n = 0
+    def _lines(self) -> Iterator[tuple[int, str | None]]:
+        """``(line number, text)`` of each record, in step with htslib's records (a BCF: no text)."""
+        if not self.text:
+            number = 0
+            while True:
+                number += 1
+                yield number, None
         with _open_text(self.path) as fh:
-            for line in fh:
+            number = 0
+            for number, line in enumerate(fh, 1):  # noqa: B007 - the header's lines are counted too
                 if not line.startswith("#"):
+                    yield number, line
                     break
-                n += 1
-        return n
+            for number, line in enumerate(fh, number + 1):
+                yield number, line
+            while True:
+                yield number + 1, None
 
-    def _text_of(self, line: int) -> str | None:
-        """Line ``line`` of the decompressed text (read forward, only when a record is refused)."""
-        if self.path.suffix.lower() == ".bcf":
-            return None
-        if self._raw is None or line <= self._raw_line:
-            self._raw, self._raw_line = _open_text(self.path), 0
-        text = None
-        while self._raw_line < line:
-            text = self._raw.readline()
-            self._raw_line += 1
-            if not text:
-                return None
-        return text
-
-    def __iter__(self) -> Iterator[Site | BadLine]:
-        records = iter(self._vcf)
+    def records(self) -> Iterator[tuple[int, int, Any, str | None]]:
+        """``(index, line, cyvcf2 record, None)`` per record, or ``(index, line, None, problem)`` for one that
+        cannot be used (its fields are never read)."""
+        records, lines = iter(self._vcf), self._lines()
+        self._line_iter = lines
         index = 0
         while True:
-            line = self.header_lines + index + 1
             try:
                 rec = next(records)
             except StopIteration:
                 break
             except Exception:  # noqa: BLE001 - cyvcf2 raises a bare Exception for a record htslib refuses
-                yield BadLine(index, line, _diagnose(self._text_of(line)))
+                line, text = next(lines)
+                yield index, line, None, _problem(text) or "htslib could not parse this record"
             else:
-                yield Site(index, line, rec.CHROM, rec.POS, rec.ID or ".", rec.REF, tuple(rec.ALT))
+                line, text = next(lines)
+                problem = _problem(text) if self.text else None
+                yield index, line, (rec if problem is None else None), problem
             index += 1
         if index == 0:
             raise DnallmError(f"{self.path}: a VCF header without variant records: nothing to score")
 
+    def __iter__(self) -> Iterator[Site | BadLine]:
+        for index, line, rec, problem in self.records():
+            if rec is None:
+                yield BadLine(index, line, problem)
+            else:
+                yield Site(index, line, rec.CHROM, rec.POS, rec.ID or ".", rec.REF, tuple(rec.ALT))
+
     def close(self) -> None:
         self._vcf.close()
-        if self._raw is not None:
-            self._raw.close()
+        if getattr(self, "_line_iter", None) is not None:
+            self._line_iter.close()
 
 
 def count_records(path: str | Path) -> int | None:
@@ -170,7 +177,8 @@ def write_annotated(source: str | Path, output: str | Path, fields: Sequence[tup
     """
     cyvcf2 = _cyvcf2()
     output = Path(output)
-    vcf = cyvcf2.VCF(str(source), lazy=True)
+    reader = VcfReader(source)
+    vcf = reader._vcf
     for line in header:
         vcf.add_to_header(line)
     for key, description in fields:
@@ -179,14 +187,8 @@ def write_annotated(source: str | Path, output: str | Path, fields: Sequence[tup
     compressed = output.name.lower().endswith((".gz", ".bgz"))
     writer = cyvcf2.Writer(str(tmp), vcf, mode="wz" if compressed else "w")
     try:
-        records, index = iter(vcf), 0
-        while True:
-            try:
-                rec = next(records)
-            except StopIteration:
-                break
-            except Exception:  # noqa: BLE001 - a record htslib refuses (listed as skipped): it cannot be written
-                index += 1
+        for index, _, rec, _ in reader.records():
+            if rec is None:  # a record that cannot be used (listed as skipped) cannot be written either
                 continue
             scored = values.get(index)
             if scored:
@@ -194,12 +196,11 @@ def write_annotated(source: str | Path, output: str | Path, fields: Sequence[tup
                     # a string: htslib writes it as it is and readers parse it by the header's Float type
                     rec.INFO[key] = ",".join(scored[a][j] if a in scored else "." for a in range(len(rec.ALT)))
             writer.write_record(rec)
-            index += 1
         writer.close()
     except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        vcf.close()
+        reader.close()
     os.replace(tmp, output)
