@@ -34,14 +34,7 @@ import numpy as np  # noqa: E402
 
 import dnallm  # noqa: E402
 from dnallm.io.writers import ResultWriter  # noqa: E402
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+from stream_memory import rss_mb  # noqa: E402  (benchmarks/, the script's folder)
 
 
 def genome(tmp: Path) -> tuple[Path, str, str]:
