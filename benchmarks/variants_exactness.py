@@ -64,6 +64,35 @@ def main() -> None:
                         for a, b, p, x in zip(df["window_start"], df["window_end"], df["pos"], df["alt"])]
             print(f"| masked LM | {family} | {len(df)} | {np.abs(df['llr'] - expected).max():.1e} | "
                   f"{np.abs(df['llr']).max():.2f} |")
+        annotated_vcf(tmp)
+
+
+def annotated_vcf(tmp: Path) -> None:
+    """`dnallm variants` on examples/data/phiX174_variants.vcf into .tsv and .vcf.gz; every INFO value read back by
+    cyvcf2 against the table's (float32, exact)."""
+    import cyvcf2
+    import pandas as pd
+
+    from dnallm.cli import main as dnallm_main
+
+    example = REPO / "examples" / "data" / "phiX174_variants.vcf"
+    genome = tmp / "phiX174.fa"
+    for out in ("effects.tsv", "effects.vcf.gz"):
+        assert dnallm_main(["variants", str(example), "--genome", str(genome), "-o", str(tmp / out), "-q"]) == 0
+    table = pd.read_csv(tmp / "effects.tsv", sep="\t")
+    columns = list(table.columns[7:])
+    info = []
+    for rec in cyvcf2.VCF(str(tmp / "effects.vcf.gz")):
+        values = [rec.INFO.get("DNALLM_" + c) for c in columns]
+        if values[0] is None:
+            continue
+        values = [v if isinstance(v, tuple) else (v,) for v in values]
+        for j, alt in enumerate(rec.ALT):
+            info.append((rec.ID, alt, [v[j] for v in values]))
+    rows = [(r.id, r.alt, [getattr(r, c) for c in columns]) for r in table.itertuples()]
+    equal = sum(a[:2] == b[:2] and np.array_equal(np.float32(a[2]), np.float32(b[2])) for a, b in zip(info, rows))
+    print(f"\nannotated VCF ({example.name} -> effects.vcf.gz, read back by cyvcf2): {len(info)} scored ALTs x "
+          f"{len(columns)} INFO fields against {len(rows)} table rows: {equal} of {len(rows)} rows equal (float32)")
 
 
 if __name__ == "__main__":
