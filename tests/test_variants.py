@@ -226,6 +226,8 @@ BAD_ROWS = [  # (VCF line after the header, the reason a user reads)
     ("phix\t-5\tnegative\tA\tG", "POS '-5' is not a position"),
     ("phix\t100", "2 tab-separated fields"),
     ("", "a blank line among the records"),
+    ("##late=header", "a header line after the #CHROM line"),
+    ("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO", "a header line after the #CHROM line"),
     ("phix\t100\tshort", "3 tab-separated fields; a VCF record has at least 8"),
 ]
 

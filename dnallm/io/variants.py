@@ -72,6 +72,8 @@ def _problem(text: str | None) -> str | None:
         return "htslib could not parse this record (the file ends in the middle of it?)"
     if not text.strip():
         return "a blank line among the records"
+    if text.startswith("#"):
+        return "a header line after the #CHROM line, among the records"
     fields = text.rstrip("\r\n").split("\t")
     if len(fields) < 8:
         hint = " (fields separated by spaces, not tabs?)" if len(text.split()) >= 8 else ""
@@ -111,9 +113,10 @@ class VcfReader:
         with _open_text(self.path) as fh:
             number = 0
             for number, line in enumerate(fh, 1):  # noqa: B007 - the header's lines are counted too
-                if not line.startswith("#"):
-                    yield number, line
-                    break
+                if line.startswith("#CHROM") or not line.startswith("#"):
+                    break  # htslib's header ends at the #CHROM line: any line after it is a record
+            if not line.startswith("#"):
+                yield number, line
             for number, line in enumerate(fh, number + 1):
                 yield number, line
             while True:
@@ -132,7 +135,8 @@ class VcfReader:
                 break
             except Exception:  # noqa: BLE001 - cyvcf2 raises a bare Exception for a record htslib refuses
                 line, text = next(lines)
-                yield index, line, None, _problem(text) or "htslib could not parse this record"
+                problem = _problem(text) if self.text else None
+                yield index, line, None, problem or "htslib could not parse this record"
             else:
                 line, text = next(lines)
                 problem = _problem(text) if self.text else None
