@@ -39,7 +39,8 @@ def variants(args: argparse.Namespace) -> int:
 
     out = args.output
     as_vcf = out is not None and out.lower().endswith(VCF_SUFFIXES)
-    inputs = [args.vcf, args.genome] + ([args.chrom_alias] if args.chrom_alias not in (None, "chr") else [])
+    inputs = [args.vcf, args.genome, f"{args.genome}.fai", f"{args.genome}.gzi"]  # the index is the genome's too
+    inputs += [args.chrom_alias] if args.chrom_alias not in (None, "chr") else []
     refuse_collisions(result_outputs(out, "skip" if args.on_error == "skip" else "fail", args.skipped), inputs)
     if as_vcf:
         check_output_file(out, "-o", inputs)

@@ -86,7 +86,7 @@ class Variant:
 
 
 def variant_name(site: Site, alt: str) -> str:
-    return f"{site.chrom}:{site.pos}:{site.ref}>{alt}"
+    return f"{site.chrom}:{site.pos}:{_short(site.ref)}>{_short(alt)}"
 
 
 # -- the window of a variant ---------------------------------------------------------------------------------
@@ -110,9 +110,10 @@ def default_width(tokenizer: Any, trained_length_bp: tuple[int, int] | None) -> 
 def check_width(tokenizer: Any, width: int) -> None:
     """Refuse, before anything runs, a window the model cannot take in one input (for the families whose tokens
     per bp are fixed)."""
-    if width < 1:
-        raise OptionError(f"the window must be at least 1 bp, not {width}")
     family, k, most = tokenizer.family, tokenizer.k or 1, tokenizer.max_content_tokens
+    shortest = k if family == "overlapping_kmer" else 1
+    if width < shortest:
+        raise OptionError(f"the window must be at least {shortest} bp for this model, not {width}")
     tokens = {"overlapping_kmer": width - k + 1, "nonoverlapping_kmer": -(-width // k),
               "single_nucleotide": width}.get(family)
     if most is not None and tokens is not None and tokens > most:
@@ -148,6 +149,9 @@ def plan_alt(site: Site, contig: str, alt: str, alt_index: int, genome: Genome, 
     ref = site.ref.upper()
     if alt == ref:
         raise NotScored("ALT equals REF: nothing changes")
+    if len(ref) > width:
+        raise NotScored(f"REF ({len(ref):,} bp) is longer than the {width:,} bp window; give a longer window "
+                        "(--window)")
     pos0, length = site.pos - 1, genome.lengths[contig]
     start = min(max(0, pos0 - (width - len(ref)) // 2), max(0, length - width))  # moved inside the contig
     end = min(length, start + width)
@@ -158,8 +162,10 @@ def plan_alt(site: Site, contig: str, alt: str, alt_index: int, genome: Genome, 
                         f"{max_n:.0%} (--max-n)")
     offset = pos0 - start
     if offset + len(alt) > len(ref_seq):
+        hint = ("; near the contig's end no window holds it" if end == length and len(alt) <= width
+                else "; give a longer window (--window)")
         raise NotScored(f"the ALT ({len(alt):,} bp) does not fit in the {len(ref_seq):,} bp window from its "
-                        "position on; give a longer window (--window)")
+                        f"position on{hint}")
     alt_seq = ref_seq[:offset] + alt + ref_seq[offset + len(ref) :]
     if len(alt_seq) > len(ref_seq):  # an insertion: cut at the right end
         alt_seq = alt_seq[: len(ref_seq)]
@@ -178,8 +184,11 @@ def _short(text: str) -> str:
 def _encode(tokenizer: Any, seq: str, what: str) -> Any:
     try:
         return tokenizer.encode(seq)
-    except InputError:
-        n = len(tokenizer.tokenize(seq)[0]) + tokenizer.n_special
+    except InputError as exc:
+        try:
+            n = len(tokenizer.tokenize(seq)[0]) + tokenizer.n_special
+        except InputError:  # too short for one token (a k-mer window at the end of a short contig)
+            raise NotScored(f"the {what} window ({len(seq)} bp): {exc.reason}") from None
         raise NotScored(f"the {what} window takes {n:,} tokens, more than the model's {tokenizer.max_tokens:,}; "
                         "give a shorter window (--window)") from None
 
@@ -197,10 +206,12 @@ def _masked(tokenizer: Any, ref_seq: str, alt_seq: str, offset: int, n: int, str
         forms = [alt_seq[spans[i, 0] : spans[i, 1]] for i in covering]
         alt_ids = np.array([tokenizer.vocab.get(form, -1) for form in forms])
         if (alt_ids < 0).any():
-            raise NotScored("masked LM: the ALT window tokenizes with other token boundaries than the REF window "
-                            f"and '{forms[int(np.argmax(alt_ids < 0))]}' is not a token of the vocabulary (BPE)")
+            raise NotScored(f"masked LM: the ALT window{strand} tokenizes with other token boundaries than the REF "
+                            f"window and '{forms[int(np.argmax(alt_ids < 0))]}' is not a token of the vocabulary "
+                            "(BPE)")
     else:
-        raise NotScored("masked LM: the ALT window tokenizes with other token boundaries than the REF window")
+        raise NotScored(f"masked LM: the ALT window{strand} tokenizes with other token boundaries than the REF "
+                        "window")
     ids = ref.input_ids.copy()
     ids[covering] = tokenizer.hf.mask_token_id
     queries = np.stack([covering, ref.input_ids[covering], alt_ids], axis=1).astype(np.int64)

@@ -40,6 +40,9 @@ RECORDS = [  # (case, the VCF record; POS 100 holds REF)
     ("POS not a number", "phix\tabc\tpos\tA\tG"),
     ("fields separated by spaces", f"phix 100 spaces {REF} {OTHER} . . ."),
     ("too few fields", "phix\t100\tshort"),
+    ("POS past 32 bits", "phix\t4294967397\twraps\tA\tG"),
+    ("a header line among the records", "##INFO=<ID=late,Number=1,Type=Integer,Description=\"late\">"),
+    ("REF longer than the window", f"phix\t100\tlongref\t{SEQ[99:400]}\t{REF}"),
 ]
 
 
@@ -62,6 +65,7 @@ def record_table(tmp: Path) -> list[str]:
     rows = ["| case | VCF record | what `dnallm variants` gives |", "|---|---|---|"]
     for number, (case, record) in enumerate(RECORDS, start=4):
         shown = record.replace("\t", " ")
+        shown = shown if len(shown) < 60 else shown[:40] + "..." + shown[-10:]
         rows.append(f"| {case} | `{shown}` | {by_line.get(number, 'scored').replace('|', chr(92) + '|')} |")
     return rows
 

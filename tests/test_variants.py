@@ -224,6 +224,7 @@ BAD_ROWS = [  # (VCF line after the header, the reason a user reads)
     ("phix\t100\tmissing\t{ref}\t.", "no ALT allele"),
     ("phix\tabc\tpos\tA\tG", "POS 'abc' is not a position (a whole number from 1)"),
     ("phix\t-5\tnegative\tA\tG", "POS '-5' is not a position"),
+    ("phix\t4294967397\twraps\tA\tG", "POS 4294967397 is beyond the largest position"),
     ("phix\t100", "2 tab-separated fields"),
     ("", "a blank line among the records"),
     ("##late=header", "a header line after the #CHROM line"),
@@ -269,6 +270,51 @@ def test_n_in_the_window_above_max_n_is_not_scored(model_dirs, tmp_path):
     assert list(df["id"]) == ["far"]
     assert "is 20% N, more than max_n 10%" in skipped[0].reason
     assert list(inf.score_variants(vcf, path, window=200, max_n=0.25)["id"]) == ["near_gap", "far"]
+
+
+def test_edge_windows_are_skipped_with_a_reason_not_a_stop(model_dirs, tmp_path):
+    seq = phix()
+    genome = tmp_path / "two.fa"
+    genome.write_text(f">tiny\nACG\n>seven\nACGTACG\n>phix\n{seq}\n")
+    rows = [("tiny", 2, "tiny", "C", "T"), ("seven", 2, "del", "CGTAC", "C"), ("seven", 7, "ins", "G", "GAAAAAAAAAA"),
+            ("phix", 100, "longref", seq[99:3099], seq[99]),
+            ("phix", 200, "ok", seq[199], "A" if seq[199] != "A" else "C")]
+    vcf = write_vcf(tmp_path / "edges.vcf", rows)
+    inf = DNAInference(model_dirs["overlapping_kmer"])
+    skipped = []
+    df = inf.score_variants(vcf, genome, on_skip=skipped.append)
+    assert list(df["id"]) == ["ok"]
+    reasons = [s.reason for s in skipped]
+    assert "3 bp" in reasons[0] and "6-mer" in reasons[0]
+    assert "the ALT window (3 bp)" in reasons[1]
+    assert "near the contig's end no window holds it" in reasons[2]
+    assert "REF (3,000 bp) is longer than the 131 bp window" in reasons[3]
+    assert len(skipped[3].id) < 60  # the 3 kb REF is shortened in the id
+    with pytest.raises(DnallmError, match="at least 6 bp for this model"):
+        inf.score_variants(vcf, genome, window=3)
+
+
+def test_bcf_is_told_by_its_bytes_and_the_genome_index_is_an_input(model_dirs, genome, tmp_path, capsys):
+    import cyvcf2
+
+    vcf = write_vcf(tmp_path / "calls.vcf", snvs(3, ends=False))
+    bcf = tmp_path / "calls_bcf.vcf"  # a BCF under a .vcf name
+    src = cyvcf2.VCF(str(vcf))
+    dst = cyvcf2.Writer(str(bcf), src, mode="wb")
+    for rec in src:
+        dst.write_record(rec)
+    dst.close()
+    assert bcf.read_bytes()[:2] == b"\x1f\x8b"
+    inf = DNAInference(model_dirs["overlapping_kmer"])
+    assert list(inf.score_variants(bcf, genome)["id"]) == ["v0", "v1", "v2"]
+    inf.score_variants(vcf, genome)  # builds phiX174.fa.fai
+    code, _, err = run_main(["variants", str(vcf), "--genome", str(genome), "-o", str(tmp_path / "e.tsv"),
+                             "--skipped", f"{genome}.fai", "-q"], capsys)
+    assert code == 2 and "would destroy the input" in err
+    nochrom = tmp_path / "nochrom.vcf"
+    nochrom.write_text("##fileformat=VCFv4.2\nphix\t100\t.\tA\tG\t.\t.\t.\n")
+    code, _, err = run_main(["variants", str(nochrom), "--genome", str(genome), "-q"], capsys)
+    assert code == 2 and "cannot parse its header" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -132,7 +132,9 @@ class Genome:
         try:
             self._fasta = pyfaidx.Fasta(str(source), sequence_always_upper=False, as_raw=True)
         except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as exc:
-            raise DnallmError(f"{path}: not a FASTA genome pyfaidx can index ({' '.join(str(exc).split())})") from None
+            damaged = f"; if its index {index.name} is damaged, delete it (it is rebuilt)" if index.exists() else ""
+            raise DnallmError(f"{path}: not a FASTA genome pyfaidx can index ({' '.join(str(exc).split())})"
+                              f"{damaged}") from None
         except PermissionError:
             raise DnallmError(f"{path}: its index {index.name} is missing and cannot be written beside it; copy "
                               "the genome to a folder you can write, or index it there with samtools faidx") from None
@@ -149,7 +151,8 @@ class Genome:
             return dict(chrom_alias)
         if os.path.isfile(chrom_alias):
             return read_alias_table(chrom_alias)
-        raise DnallmError(f"chrom_alias must be 'chr', a dict or a two-column TSV file; {chrom_alias!r} is none")
+        raise DnallmError(f"--chrom-alias {chrom_alias}: no such file; give 'chr' (add or remove the prefix) or a "
+                          "two-column TSV of VCF and genome contig names")
 
     def contig(self, name: str) -> str:
         """The genome's name of the VCF contig ``name``.

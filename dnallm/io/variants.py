@@ -25,6 +25,7 @@ from dnallm.errors import DnallmError
 from dnallm.io.genome import INSTALL
 
 _INFO_ID = re.compile(r"[^0-9A-Za-z_.]")
+MAX_POS = 2**31 - 1  # htslib keeps POS in 32 bits
 
 
 def _cyvcf2():
@@ -77,10 +78,13 @@ def _problem(text: str | None) -> str | None:
     fields = text.rstrip("\r\n").split("\t")
     if len(fields) < 8:
         hint = " (fields separated by spaces, not tabs?)" if len(text.split()) >= 8 else ""
-        return (f"{len(fields)} tab-separated field{'s' if len(fields) != 1 else ''}; a VCF record has at least 8: CHROM POS ID REF ALT QUAL FILTER "
-                f"INFO{hint}")
+        plural = "s" if len(fields) != 1 else ""
+        return (f"{len(fields)} tab-separated field{plural}; a VCF record has at least 8: CHROM POS ID REF ALT QUAL "
+                f"FILTER INFO{hint}")
     if not fields[1].isdigit() or not fields[1].isascii() or int(fields[1]) == 0:
         return f"POS '{fields[1]}' is not a position (a whole number from 1)"
+    if int(fields[1]) > MAX_POS:
+        return f"POS {fields[1]} is beyond the largest position a VCF reader holds ({MAX_POS:,})"
     if not fields[0] or not fields[3]:
         return f"an empty {'CHROM' if not fields[0] else 'REF'} field"
     return None
@@ -101,7 +105,10 @@ class VcfReader:
         except OSError:
             raise DnallmError(f"{path}: not a VCF: htslib reads it neither as VCF nor as BCF (a VCF starts with "
                               "##fileformat=VCFv4.x, then a #CHROM line, then tab-separated records)") from None
-        self.text = self.path.suffix.lower() != ".bcf"
+        except Exception:  # noqa: BLE001 - cyvcf2 raises a bare Exception for a header htslib cannot parse
+            raise DnallmError(f"{path}: htslib cannot parse its header (a VCF header is ##fileformat=VCFv4.x, "
+                              "## lines, then the #CHROM POS ID REF ALT QUAL FILTER INFO line)") from None
+        self.text = not is_bcf(self.path)
 
     def _lines(self) -> Iterator[tuple[int, str | None]]:
         """``(line number, text)`` of each record, in step with htslib's records (a BCF: no text)."""
@@ -158,9 +165,24 @@ class VcfReader:
             self._line_iter.close()
 
 
+def is_bcf(path: str | Path) -> bool:
+    """Whether a file is BCF (binary), by its first bytes (BCF is BGZF-compressed, or raw with ``BCF``)."""
+    with _open_binary(Path(path)) as fh:
+        try:
+            return fh.read(3) == b"BCF"
+        except (OSError, EOFError):
+            return False
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
 def count_records(path: str | Path) -> int | None:
     """The records of a text VCF (its lines after the header), for a progress bar; None for BCF."""
-    if Path(path).suffix.lower() == ".bcf":
+    if is_bcf(path):
         return None
     with _open_text(Path(path)) as fh:
         return sum(1 for line in fh if line.strip() and not line.startswith("#"))
