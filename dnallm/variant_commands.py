@@ -35,6 +35,7 @@ def _float_text(value: float) -> str:
 def variants(args: argparse.Namespace) -> int:
     """``dnallm variants``: one row per (site, ALT) into a table, or the input VCF with INFO per score."""
     from dnallm.io.variants import info_id, write_annotated
+    from dnallm.variants import KEYS
     from dnallm.io.writers import ResultWriter
 
     out = args.output
@@ -58,7 +59,7 @@ def variants(args: argparse.Namespace) -> int:
             progress=not args.quiet, with_keys=True)
         for frame, keys in frames:
             rows += len(frame)
-            columns = list(frame.columns[7:])
+            columns = list(frame.columns[len(KEYS):])
             if writer is not None:
                 writer.write(frame)
                 continue

@@ -80,10 +80,6 @@ class Variant:
     def offset(self) -> int:
         return self.site.pos - 1 - self.start
 
-    @property
-    def name(self) -> str:
-        return variant_name(self.site, self.alt)
-
 
 def variant_name(site: Site, alt: str) -> str:
     return f"{site.chrom}:{site.pos}:{_short(site.ref)}>{_short(alt)}"
@@ -92,16 +88,22 @@ def variant_name(site: Site, alt: str) -> str:
 # -- the window of a variant ---------------------------------------------------------------------------------
 
 
-def default_width(tokenizer: Any, trained_length_bp: tuple[int, int] | None) -> int:
-    """The window in bp: the longest the model was trained on where its config says (and it fits), else as many
-    bp as its input holds: content tokens for single-nucleotide and BPE models (BPE: a token holds at least one
-    bp, so this always fits; give a longer ``window`` for more), ``tokens + k - 1`` for overlapping k-mers,
-    ``tokens * k`` for non-overlapping k-mers."""
-    tokens = tokenizer.max_content_tokens
+def _longest_bp(tokenizer: Any) -> int | None:
+    """The most bp one input of the model holds: content tokens for single-nucleotide and BPE models (a BPE token
+    holds at least one bp), ``tokens + k - 1`` for overlapping k-mers, ``tokens * k`` for non-overlapping k-mers;
+    None when the model's length is unknown."""
+    tokens, k = tokenizer.max_content_tokens, tokenizer.k or 1
     if tokens is None:
+        return None
+    return {"overlapping_kmer": tokens + k - 1, "nonoverlapping_kmer": tokens * k}.get(tokenizer.family, tokens)
+
+
+def default_width(tokenizer: Any, trained_length_bp: tuple[int, int] | None) -> int:
+    """The window in bp: the longest the model was trained on where its config says (and it fits), else
+    :func:`_longest_bp` (for BPE that always fits; give a longer ``window`` for more)."""
+    most = _longest_bp(tokenizer)
+    if most is None:
         raise DnallmError("the model's maximum input length is unknown: give the window in bp (--window)")
-    family, k = tokenizer.family, tokenizer.k or 1
-    most = {"overlapping_kmer": tokens + k - 1, "nonoverlapping_kmer": tokens * k}.get(family, tokens)
     if trained_length_bp is not None and trained_length_bp[1] <= most:
         return int(trained_length_bp[1])
     return most
@@ -110,16 +112,15 @@ def default_width(tokenizer: Any, trained_length_bp: tuple[int, int] | None) -> 
 def check_width(tokenizer: Any, width: int) -> None:
     """Refuse, before anything runs, a window the model cannot take in one input (for the families whose tokens
     per bp are fixed)."""
-    family, k, most = tokenizer.family, tokenizer.k or 1, tokenizer.max_content_tokens
+    family, k = tokenizer.family, tokenizer.k or 1
     shortest = k if family == "overlapping_kmer" else 1
     if width < shortest:
         raise OptionError(f"the window must be at least {shortest} bp for this model, not {width}")
-    tokens = {"overlapping_kmer": width - k + 1, "nonoverlapping_kmer": -(-width // k),
-              "single_nucleotide": width}.get(family)
-    if most is not None and tokens is not None and tokens > most:
-        longest = {"overlapping_kmer": most + k - 1, "nonoverlapping_kmer": most * k}.get(family, most)
-        raise OptionError(f"a {width:,} bp window makes {tokens:,} tokens, more than the {most:,} the model takes "
-                          f"besides its special tokens; the longest window is {longest:,} bp")
+    longest = _longest_bp(tokenizer)
+    if longest is not None and family != "bpe" and width > longest:
+        raise OptionError(f"a {width:,} bp window is more than one input of the model holds ("
+                          f"{tokenizer.max_content_tokens:,} {family} tokens besides its special tokens); the "
+                          f"longest window is {longest:,} bp")
 
 
 def plan_site(site: Site, genome: Genome) -> str:
@@ -386,7 +387,7 @@ def _frame(variants: list[Variant], columns: list[str], values: np.ndarray) -> p
         "window_end": np.array([v.end for v in variants], np.int64),
     })
     for i, name in enumerate(columns):
-        out[name] = values[:, i] if len(variants) else np.zeros(0, np.float32)
+        out[name] = values[:, i]
     return out
 
 
@@ -407,8 +408,14 @@ def iter_scores(runner: Any, loaded: Any, vcf: Any, genome: Any, *, window: int 
     score = scorer(loaded.head, loaded.model.config, tokenizer, target, both_strands, model_name)
     width = default_width(tokenizer, loaded.trained_length_bp) if window is None else int(window)
     check_width(tokenizer, width)
-    genome = genome if isinstance(genome, Genome) else Genome(genome, chrom_alias)
-    reader = VcfReader(vcf)
+    opened = not isinstance(genome, Genome)
+    genome = Genome(genome, chrom_alias) if opened else genome
+    try:
+        reader = VcfReader(vcf)
+    except BaseException:
+        if opened:
+            genome.close()
+        raise
     stats = runner.last_run = RunStats()
     bar = _bar(reader, progress)
     start = time.perf_counter()
@@ -438,11 +445,8 @@ def iter_scores(runner: Any, loaded: Any, vcf: Any, genome: Any, *, window: int 
         if bar is not None:
             bar.close()
         reader.close()
-
-
-def result_columns(runner: Any, loaded: Any, target: str | None = None, model_name: str = "the model") -> list[str]:
-    """The columns of the scores, known before anything runs."""
-    return KEYS + scorer(loaded.head, loaded.model.config, runner.tokenizer, target, False, model_name).columns
+        if opened:
+            genome.close()
 
 
 def _bar(reader: VcfReader, progress: bool) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dnallm.errors import DnallmError
+from dnallm.io.files import open_text
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +57,13 @@ def _is_bgzip(path: Path) -> bool:
 
 def _check_fasta(path: Path) -> None:
     """A genome file starts with a FASTA header line (after blank lines)."""
-    with (gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")) as fh:
+    with open_text(path) as fh:
         try:
             head = fh.read(4096).lstrip()
         except (OSError, EOFError):
             raise DnallmError(f"{path}: a damaged gzip file; the genome must be FASTA, plain or bgzip") from None
-    if not head.startswith(b">"):
-        shown = head[:30].decode("ascii", "replace").split("\n")[0] if head else "nothing"
+    if not head.startswith(">"):
+        shown = head[:30].split("\n")[0] if head else "nothing"
         raise DnallmError(f"{path}: not a FASTA genome (it starts with '{shown}', not with a '>' header line)")
 
 

@@ -13,15 +13,15 @@ decompressed text and what is wrong with it), and goes on after it.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from dnallm.errors import DnallmError
+from dnallm.io.files import open_text
 from dnallm.io.genome import INSTALL
 
 _INFO_ID = re.compile(r"[^0-9A-Za-z_.]")
@@ -57,12 +57,6 @@ class BadLine:
     index: int
     line: int
     reason: str
-
-
-def _open_text(path: Path) -> IO[str]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", errors="replace") if gz else open(path, errors="replace")
 
 
 def _problem(text: str | None) -> str | None:
@@ -117,7 +111,7 @@ class VcfReader:
             while True:
                 number += 1
                 yield number, None
-        with _open_text(self.path) as fh:
+        with open_text(self.path) as fh:
             number = 0
             for number, line in enumerate(fh, 1):  # noqa: B007 - the header's lines are counted too
                 if line.startswith("#CHROM") or not line.startswith("#"):
@@ -166,25 +160,19 @@ class VcfReader:
 
 
 def is_bcf(path: str | Path) -> bool:
-    """Whether a file is BCF (binary), by its first bytes (BCF is BGZF-compressed, or raw with ``BCF``)."""
-    with _open_binary(Path(path)) as fh:
-        try:
-            return fh.read(3) == b"BCF"
-        except (OSError, EOFError):
-            return False
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    """Whether a file is BCF (binary), by its first bytes (``BCF`` after any gzip/BGZF layer)."""
+    try:
+        with open_text(Path(path)) as fh:
+            return fh.read(3) == "BCF"
+    except (OSError, EOFError, DnallmError):
+        return False
 
 
 def count_records(path: str | Path) -> int | None:
     """The records of a text VCF (its lines after the header), for a progress bar; None for BCF."""
     if is_bcf(path):
         return None
-    with _open_text(Path(path)) as fh:
+    with open_text(Path(path)) as fh:
         return sum(1 for line in fh if line.strip() and not line.startswith("#"))
 
 
