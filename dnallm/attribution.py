@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -50,7 +49,6 @@ BASES = "ACGT"
 #: the most mutant encodings gathered for one call of the runner
 CHUNK_ENCODINGS = 50_000
 _INPUT = InputOptions()  # the default input policy
-_COORDINATES = re.compile(r"^(?P<chrom>.+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
 
 
 @dataclass
@@ -96,13 +94,17 @@ class Attribution:
         i = self._index(i)
         return self.ism[self.offsets[i] : self.offsets[i + 1]]
 
-    def write(self, path: str | Path) -> None:
-        """Write to ``.npz``, ``.bedgraph``/``.bg`` or ``.bw``/``.bigwig`` (by the suffix), whole or not at all."""
-        writer = {".npz": self.write_npz, ".bedgraph": self.write_bedgraph, ".bg": self.write_bedgraph,
-                  ".bw": self.write_bigwig, ".bigwig": self.write_bigwig}.get(Path(path).suffix.lower())
+    def write(self, path: str | Path, genome_coordinates: bool = True) -> None:
+        """Write to ``.npz``, ``.bedgraph``/``.bg`` or ``.bw``/``.bigwig`` (by the suffix), whole or not at all;
+        ``genome_coordinates``: tracks place ``chrom:start-end`` records there (see :meth:`write_bedgraph`)."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".npz":
+            return self.write_npz(path)
+        writer = {".bedgraph": self.write_bedgraph, ".bg": self.write_bedgraph, ".bw": self.write_bigwig,
+                  ".bigwig": self.write_bigwig}.get(suffix)
         if writer is None:
             raise DnallmError(f"{path}: attribution output must be .npz, .bedgraph or .bw")
-        writer(path)
+        writer(path, genome_coordinates)
 
     def write_npz(self, path: str | Path) -> None:
         """``.npz`` (no pickles): ``ids`` (n,) str, ``offsets`` (n+1,) int64, ``scores`` (total bp,) float32,
@@ -120,42 +122,40 @@ class Attribution:
             return cls([str(i) for i in saved["ids"]], saved["offsets"], saved["scores"],
                        saved["ism"] if "ism" in saved else None, str(saved["method"]), str(saved["target"]))
 
-    def write_bedgraph(self, path: str | Path) -> None:
+    def write_bedgraph(self, path: str | Path, genome_coordinates: bool = True) -> None:
         """bedGraph of the per-bp scores, every record in order, equal neighbours merged. A record whose id is
-        ``chrom:start-end`` (and as long as that interval) is placed there; any other on a chromosome named by
-        its id, from 0."""
+        ``chrom:start-end`` or ``chrom:start-end(+)``/``(-)`` (and as long as that interval) is placed there, a
+        ``(-)`` record's scores reversed onto the forward strand (:func:`dnallm.io.tracks.genome_position`); any
+        other, or every record with ``genome_coordinates=False``, on a chromosome named by its id, from 0."""
         with replaced(path, f"{path}.partial") as tmp, open(tmp, "w", encoding="utf-8") as out:
             out.write(f'track type=bedGraph name="dnallm {self.method}" description="dnallm {self.method} '
                       f'per bp, target {self.target}"\n')
-            for i, rid in enumerate(self.ids):
-                chrom, start = genome_position(rid, int(self.lengths[i]))
-                values = self.scores_of(i).astype(np.float64)
+            for chrom, start, values in self._placed(genome_coordinates):
                 starts, ends = equal_runs(values)
                 out.writelines(f"{chrom}\t{start + lo}\t{start + hi}\t{values[lo]:.6g}\n"
                                for lo, hi in zip(starts, ends))
 
-    def write_bigwig(self, path: str | Path) -> None:
+    def write_bigwig(self, path: str | Path, genome_coordinates: bool = True) -> None:
         """bigWig of the per-bp scores (pyBigWig: ``pip install 'dnallm[bigwig]'``), placed as in
         :meth:`write_bedgraph`; the header's chromosome sizes are a plain id's length, and for ``chrom:start-end``
         ids the largest end on that chrom. Records may come in any order; two overlapping on one chromosome are
         refused (:func:`dnallm.io.bigwig.write_bigwig`)."""
         from dnallm.io.bigwig import Track, write_bigwig
 
-        write_bigwig(path, [Track(rid, *genome_position(rid, int(self.lengths[i])), self.scores_of(i))
-                            for i, rid in enumerate(self.ids)])
+        write_bigwig(path, [Track(rid, chrom, start, values) for rid, (chrom, start, values)
+                            in zip(self.ids, self._placed(genome_coordinates))])
 
+    def _placed(self, genome_coordinates: bool) -> Iterator[tuple[str, int, np.ndarray]]:
+        """``(chrom, start, values)`` of each record, its float64 scores in forward-strand order."""
+        from dnallm.io.tracks import genome_position
 
-def genome_position(record_id: str, length: int) -> tuple[str, int]:
-    """``(chrom, start)`` of a record: from an id ``chrom:start-end`` that spans ``length`` bp, else
-    ``(record_id, 0)``."""
-    match = _COORDINATES.match(record_id)
-    if match:
-        start, end = (int(match[key].replace(",", "")) for key in ("start", "end"))
-        if end - start == length:
-            return match["chrom"], start
-        logger.warning("record '%s' is %d bp, not the %d bp its id names: placed from 0 on its own name",
-                       record_id, length, end - start)
-    return record_id, 0
+        for i, rid in enumerate(self.ids):
+            values = self.scores_of(i).astype(np.float64)
+            if not genome_coordinates:
+                yield rid, 0, values
+                continue
+            chrom, start, reverse = genome_position(rid, len(values))
+            yield chrom, start, values[::-1] if reverse else values
 
 
 # -- the entry point -------------------------------------------------------------------------------------------

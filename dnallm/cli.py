@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from dnallm import __version__, commands, explain_commands, variant_commands
+from dnallm import __version__, commands, explain_commands, scan_commands, variant_commands
 from dnallm.attribution import METHODS as ATTRIBUTION_METHODS
 from dnallm.cli_text import CliFormatter, cli_words
 from dnallm.errors import DnallmError
@@ -89,6 +89,12 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
                              "tenth of a window; for k-mer (DNABERT) and single-nucleotide models one token per bp)")
 
 
+def _coordinates_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--record-coordinates", action="store_true",
+                        help="tracks: place every record on a chromosome named by its id, from 0, even when the id "
+                             "is chrom:start-end (default: such records go to those genome coordinates)")
+
+
 def _verbose_option(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default,
                         help="log progress details to stderr")
@@ -145,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _motifs_parser(sub)
     _attribute_parser(sub)
     _variants_parser(sub)
+    scan_commands.add_parser(sub)
     for command in sub.choices.values():  # -v after the command too (dnallm predict x.fa -v)
         _verbose_option(command, argparse.SUPPRESS)
     return parser
@@ -161,7 +168,9 @@ def _attention_parser(sub) -> None:
     attention.add_argument("--query", choices=QUERIES, default=QUERIES[0],
                            help="track: attention from the first special token (cls) or mean over queries")
     attention.add_argument("-o", "--output", help="figure: .png, .pdf or .svg")
-    attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record")
+    attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record "
+                           "(an id chrom:start-end[(+/-)] is placed there on the genome)")
+    _coordinates_option(attention)
     attention.set_defaults(func=explain_commands.attention)
 
 
@@ -198,7 +207,8 @@ def _attribute_parser(sub) -> None:
                            help="--method attention: a layer, negative from the end (default -1), or all (the mean)")
     attribute.add_argument("-o", "--output",
                            help="output: .npz (ids, offsets, scores, ism), .bedgraph or .bw (per-bp scores; "
-                                "chrom:start-end ids at those coordinates)")
+                                "chrom:start-end[(+/-)] ids placed there on the genome)")
+    _coordinates_option(attribute)
     attribute.add_argument("--figure", metavar="FIG",
                            help="figure of one record (.png, .pdf, .svg): a logo of its scores, ISM deltas beneath")
     attribute.add_argument("--id", help="--figure: the record to draw (default the first)")

@@ -23,6 +23,7 @@ from dnallm.io.paths import check_output_file, check_output_folder, result_outpu
 def attention(args: argparse.Namespace) -> int:
     """``dnallm attention``: a heatmap of one record's attention and/or its per-bp track as bedGraph."""
     from dnallm.io.atomic import save_figure, write_bedgraph
+    from dnallm.io.tracks import genome_position
 
     record = find_record(args.fasta, args.id, InputOptions(iupac=args.iupac, uracil=args.uracil))
     head, region = args.head, args.region  # as the parser read them: "mean", "all", a head or a list; (start, end)
@@ -46,7 +47,10 @@ def attention(args: argparse.Namespace) -> int:
     if args.track is not None:
         track = inf.attention_track(record, layer=args.layer, head=head if head != "all" else "mean",
                                     query=args.query)
-        write_bedgraph(args.track, record.id, track, f"{record.id} layer {args.layer}")
+        chrom, start, reverse = ((record.id, 0, False) if args.record_coordinates
+                                 else genome_position(record.id, len(track)))
+        write_bedgraph(args.track, chrom, track[::-1] if reverse else track, f"{record.id} layer {args.layer}",
+                       start)
         if not args.quiet:
             print(f"dnallm: per-bp attention track of '{record.id}' ({len(track):,} bp) -> {args.track}",
                   file=sys.stderr)
@@ -139,7 +143,7 @@ def attribute(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         fig = None if record is None else _attribution_figure(record, result, args.region)
         if args.output:
-            result.write(args.output)
+            result.write(args.output, genome_coordinates=not args.record_coordinates)
         if fig is not None:
             from dnallm.io.atomic import save_figure
 

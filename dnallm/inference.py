@@ -236,6 +236,33 @@ class DNAInference:
                                both_strands=both_strands, max_n=max_n, chrom_alias=chrom_alias, on_error=on_error,
                                on_skip=on_skip, progress=progress, model_name=self.name, with_keys=with_keys)
 
+    def scan(self, genome: str | Path, **options: Any) -> pd.DataFrame:
+        """The model's output on tiles of ``genome`` (``window=W``, ``step=S``) or on the intervals of a BED
+        (``regions=``): one row per tile or interval, ``chrom start end`` (``name strand`` for regions) in genome
+        coordinates, then :attr:`output_columns`. See :mod:`dnallm.scan` (tiling, N, what is not scored) and
+        :meth:`iter_scan` for the options; :func:`dnallm.scan.write_tracks` writes rows as bigWig or bedGraph."""
+        from dnallm.scan import empty_scan
+
+        frames = list(self.iter_scan(genome, **options))
+        if not frames:
+            return empty_scan(self.output_columns, options.get("regions") is not None)
+        return pd.concat(frames, ignore_index=True)
+
+    def iter_scan(self, genome: str | Path, *, window: int | None = None, step: int | None = None,
+                  regions: str | Path | None = None, chroms: Sequence[str] | str | None = None,
+                  both_strands: bool = False, max_n: float = 0.5, chrom_alias: Any = None, on_error: str = "skip",
+                  on_skip: SkipCallback | None = None, progress: bool = False) -> Iterator[pd.DataFrame]:
+        """:meth:`scan` streamed, DataFrames in genome (or BED) order. ``window``/``step``: tiles in bp (step
+        default the window); ``regions``: a BED file instead; ``chroms``: the contigs to tile (default all);
+        ``max_n``: the largest share of N still scored; ``chrom_alias``: ``"chr"``, a dict or a TSV (BED names
+        to genome names); ``on_error``: ``"skip"`` (what cannot be scored goes to ``last_run.skipped`` and
+        ``on_skip``) or ``"raise"``."""
+        from dnallm.scan import iter_scan
+
+        yield from iter_scan(self.runner, self._loaded, genome, window=window, step=step, regions=regions,
+                             chroms=chroms, both_strands=both_strands, max_n=max_n, chrom_alias=chrom_alias,
+                             on_error=on_error, on_skip=on_skip, progress=progress, model_name=self.name)
+
     def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, scores: str = "auto",
                     layer: int | str = "all", head: int | Sequence[int] | str = "mean", query: str = "auto",
                     target: str | None = None, progress: bool = False, **settings: Any):

@@ -57,6 +57,8 @@ class RunStats:
     attention_types: Counter = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
     excluded: int = 0
+    #: the inputs the skipped entries stand for (an entry may stand for a run of genome tiles)
+    skipped_inputs: int = 0
     #: records far outside the model's trained length (see :attr:`dnallm.DNAInference.trained_length_bp`)
     too_short: int = 0
     too_long: int = 0
@@ -71,7 +73,7 @@ class RunStats:
     @property
     def seen(self) -> int:
         """Records read so far: run, skipped or excluded."""
-        return self.records + len(self.skipped) + self.excluded
+        return self.records + self.skipped_inputs + self.excluded
 
     def count_lengths(self, lengths: np.ndarray, trained: tuple[int, int] | None) -> None:
         """Count the records far outside the model's trained length ``trained`` (bp)."""
@@ -184,24 +186,32 @@ class Runner:
     # -- records in, chunks out -----------------------------------------------------------------------------------
 
     def run(self, source: Any, head: Head, options: InputOptions, *, exclude_ids: Container[str] = (),
-            both_strands: bool = False, progress: bool = False) -> Iterator[Chunk]:
+            both_strands: bool = False, progress: bool = False, checked: bool = False, total: int | None = None,
+            unit: str = "records") -> Iterator[Chunk]:
         """Read ``source`` (anything :func:`dnallm.iter_records` takes) under ``options``, run every window with
         ``head`` and yield :class:`Chunk` s in input order. ``options.on_skip`` is called on this (the caller's)
         thread, before the chunk that follows the skipped record. ``exclude_ids``: records read and checked but
-        not run. Statistics go to :attr:`last_run`."""
+        not run. Statistics go to :attr:`last_run`.
+
+        ``checked=True``: ``source`` is an iterable of :class:`Record` s made by dnallm itself (genome tiles and
+        intervals: upper-case ACGTN, ids not checked for repeats, so memory stays flat over a genome), which may
+        also yield :class:`Skipped` entries for inputs left out before the run. ``total`` and ``unit``: the
+        progress bar's (default: the records of a FASTA path)."""
         from dnallm.io.fasta import count_records, iter_records
 
         stats = self.last_run = RunStats()
         start = time.perf_counter()
-        total = count_records(source) if progress and isinstance(source, (str, os.PathLike)) else None
-        bar = _RecordBar(stats, total) if progress else None
+        if total is None and progress and not checked and isinstance(source, (str, os.PathLike)):
+            total = count_records(source)
+        bar = _RecordBar(stats, total, unit) if progress else None
         pending: list[Skipped] = []
         quiet = replace(options, on_skip=pending.append) if options.skipping else options
         try:
-            records = iter_records(source, options=quiet)
+            records = source if checked else iter_records(source, options=quiet)
             for chunk in prefetch(self._chunks(records, pending, exclude_ids, both_strands, options.skipping)):
                 for item in chunk.skipped:
                     stats.skipped.append(item)
+                    stats.skipped_inputs += item.count
                     options.report(item)
                 stats.excluded += chunk.excluded
                 if chunk.records:
@@ -232,6 +242,9 @@ class Runner:
         budget = self.chunk_batches * self.max_batch_tokens
         chunk = Chunk()
         for rec in records:
+            if isinstance(rec, Skipped):  # left out by the source itself (checked sources)
+                pending.append(rec)
+                continue
             if exclude_ids and rec.id in exclude_ids:
                 chunk.excluded += 1
                 continue
@@ -337,11 +350,12 @@ class _RecordBar:
     """The progress bar of a run, in records (those whose windows are all done), with windows done alongside:
     it moves batch by batch, so a long record's windows move the line before the record is done."""
 
-    def __init__(self, stats: RunStats, total: int | None):
+    def __init__(self, stats: RunStats, total: int | None, unit: str = "records"):
         from dnallm.progress import Progress
 
         self.stats = stats
-        self.bar = Progress(total=total, unit="records", desc="dnallm")
+        self.bar = Progress(total=total, unit=unit, desc="dnallm")
+        self.inputs = "windows" if unit == "records" else "model inputs"  # the model's windows, beside the unit
 
     @property
     def n(self) -> int:
@@ -362,7 +376,7 @@ class _RecordBar:
 
         def advance(batch_index: np.ndarray) -> None:
             np.subtract.at(left, owner[batch_index], 1)
-            self.bar.set_postfix_str(f"{windows_before + n_windows - int(left.sum()):,} windows", refresh=False)
+            self.bar.set_postfix_str(f"{windows_before + n_windows - int(left.sum()):,} {self.inputs}", refresh=False)
             self.bar.update(before + int((left == 0).sum()) - self.bar.n)
 
         return advance

@@ -245,9 +245,9 @@ def test_attention_command(data_dir, tmp_path, demo):
     lines = (tmp_path / "track.bedgraph").read_text().splitlines()
     assert lines[0].startswith("track type=bedGraph")
     rows = [line.split("\t") for line in lines[1:]]
-    assert {r[0] for r in rows} == {peak}
+    assert {r[0] for r in rows} == {"chr9"}  # the id names its genome interval: the track lands there
     starts, ends = [int(r[1]) for r in rows], [int(r[2]) for r in rows]
-    assert starts[0] == 0 and ends[-1] == 200 and starts[1:] == ends[:-1]  # 0-based, contiguous
+    assert starts[0] == 37339901 and ends[-1] == 37340101 and starts[1:] == ends[:-1]  # 0-based, contiguous
     values = np.concatenate([[float(r[3])] * (e - s) for r, s, e in zip(rows, starts, ends)])
     rec = next(r for r in read_fasta(data_dir / "peaks.fa") if r.id == peak)
     assert np.allclose(values, demo.attention_track(rec, layer=0), rtol=1e-5)

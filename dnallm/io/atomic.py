@@ -37,12 +37,12 @@ def equal_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_bedgraph(path: str, chrom: str, values: Sequence[float] | np.ndarray, name: str, start: int = 0) -> None:
-    """bedGraph of per-bp values: the record id as chromosome, 0-based coordinates, equal neighbours merged.
+    """bedGraph of per-bp values from bp ``start`` of ``chrom``, 0-based, equal neighbours merged.
 
     Args:
         path: the ``.bedgraph`` file; written into ``PATH.partial`` next to it, renamed over ``path`` once
             complete.
-        chrom: the chromosome column (the record id).
+        chrom: the chromosome column (the record id, or the chromosome its id names).
         values: one value per bp.
         name: the track's name in its header line.
         start: the bp coordinate of ``values[0]``.

@@ -1,6 +1,6 @@
 """A reference genome read by pyfaidx: random access to contig bases, 0-based half-open, upper case.
 
-``open_genome(path)`` takes a plain FASTA or a bgzip-compressed one (``.fa.gz`` written by ``bgzip``), with its
+``Genome(path)`` takes a plain FASTA or a bgzip-compressed one (``.fa.gz`` written by ``bgzip``), with its
 ``.fai`` index (and ``.gzi`` for bgzip) beside it; a missing index is built there by pyfaidx, and the log says so
 (it takes seconds per 100 Mb). A genome compressed with plain ``gzip`` cannot be read at random: it is decompressed
 once into a temporary file for the run (logged, with the ``bgzip`` command that avoids it next time).
@@ -9,6 +9,8 @@ Bases come back upper case (soft-masked repeats are read as any other base); IUP
 become ``N``. VCF contig names may differ from the genome's by a ``chr`` prefix (``chr1`` / ``1``, ``chrM`` /
 ``MT``): :meth:`Genome.contig` suggests the other spelling when it would match, and maps it when asked
 (``chrom_alias="chr"``), or follows a table of ``vcf_name -> genome_name`` (a dict, or a two-column TSV file).
+
+:func:`read_bed` reads BED intervals (BED3 to BED6, as ``dnallm scan --regions`` takes them), checked line by line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,11 @@ from dnallm.io.files import open_text
 
 logger = logging.getLogger(__name__)
 
-INSTALL = "pip install 'dnallm[variants]'"
-#: bases are read from the genome this many at a time around the positions asked for (VCFs are sorted)
+INSTALL = "pip install pyfaidx (or 'dnallm[scan]', 'dnallm[variants]')"
+#: bases are read from the genome this many at a time while the positions asked for move on along a contig
 BLOCK = 1 << 20
+#: ... and this many after a jump (the first read of a contig, an unsorted BED)
+NEAR = 1 << 16
 _TO_N = bytes(c if c in b"ACGTN" else ord("N") for c in bytes(range(256)).upper())
 
 
@@ -106,7 +111,7 @@ def _other_spellings(name: str) -> list[str]:
 
 
 class ContigError(DnallmError):
-    """A VCF contig the genome does not have."""
+    """A contig (of a VCF, a BED or ``--chroms``) the genome does not have."""
 
 
 class Genome:
@@ -179,11 +184,81 @@ class Genome:
         """Bases ``[start, end)`` of ``contig`` (a genome name), upper case, other letters as ``N``."""
         name, offset, block = self._block
         if name != contig or start < offset or end > offset + len(block):
+            # reading on along the contig (sorted VCF, tiles, sorted BED): a block ahead; else only a little
+            onward = name == contig and offset <= start <= offset + len(block) + BLOCK
             offset = start
-            stop = min(self.lengths[contig], max(end, start + BLOCK))
+            stop = min(self.lengths[contig], max(end, start + (BLOCK if onward else NEAR)))
             block = self._fasta[contig][offset:stop].encode("ascii", "replace").translate(_TO_N)
             self._block = (contig, offset, block)
         return block[start - offset : end - offset].decode("ascii")
 
     def close(self) -> None:
         self._fasta.close()
+
+
+# -- BED intervals ---------------------------------------------------------------------------------------------
+
+
+class Interval:
+    """One BED line: ``chrom``, ``start``, ``end`` (0-based, half-open), ``name`` (None for none or ``.``),
+    ``strand`` (``+``, ``-`` or ``.``), and ``where`` (``file.bed:12``) for messages."""
+
+    __slots__ = ("chrom", "start", "end", "name", "strand", "where")
+
+    def __init__(self, chrom: str, start: int, end: int, name: str | None, strand: str, where: str):
+        self.chrom, self.start, self.end, self.name, self.strand, self.where = chrom, start, end, name, strand, where
+
+    @property
+    def label(self) -> str:
+        """The record id of the interval: its name, else ``chrom:start-end``, with ``(+)`` / ``(-)`` when the
+        line gives a strand (as ``bedtools getfasta -s`` names them)."""
+        if self.name is not None:
+            return self.name
+        return f"{self.chrom}:{self.start}-{self.end}" + (f"({self.strand})" if self.strand != "." else "")
+
+
+def _bed_fields(line: str) -> list[str]:
+    fields = line.rstrip("\r\n").split("\t")
+    return fields if len(fields) >= 3 else line.split()  # BED is tab-separated; spaces are read too
+
+
+def _bed_int(text: str, what: str, where: str) -> int:
+    if not text.isdigit():
+        raise DnallmError(f"{where}: the {what} column holds '{text[:20]}', not a whole number of bp (0-based; "
+                          "a BED line is chrom, start, end[, name, score, strand] separated by tabs)")
+    return int(text)
+
+
+def read_bed(path: str | Path) -> Iterator[Interval]:
+    """The intervals of a BED file (plain or gzip), in file order: BED3 to BED6 (columns past the sixth, as in
+    narrowPeak or BED12, are read past); blank, ``track``, ``browser`` and ``#`` lines are passed over.
+
+    Raises:
+        DnallmError: a malformed line, named ``file:line``: fewer than 3 columns, a start or end that is not a
+            whole number, an end before its start, a strand other than ``+ - .``.
+    """
+    if not os.path.isfile(path):
+        raise DnallmError(f"{path}: no such BED file")
+    with open_text(Path(path)) as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            where = f"{path}:{number}"
+            fields = _bed_fields(line)
+            if len(fields) < 3:
+                raise DnallmError(f"{where}: a BED line needs at least 3 columns (chrom, start, end) separated by "
+                                  f"tabs; this one has {len(fields)}")
+            chrom = fields[0]
+            start, end = _bed_int(fields[1], "start", where), _bed_int(fields[2], "end", where)
+            if end < start:
+                raise DnallmError(f"{where}: the interval ends ({end:,}) before it starts ({start:,})")
+            name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else None
+            strand = fields[5] if len(fields) > 5 and fields[5] else "."
+            if strand not in ("+", "-", "."):
+                raise DnallmError(f"{where}: the strand column (6th) holds '{strand[:20]}'; it must be +, - or .")
+            yield Interval(chrom, start, end, name, strand, where)
+
+
+def count_bed(path: str | Path) -> int:
+    """The number of intervals of a BED file, every line checked as :func:`read_bed` does."""
+    return sum(1 for _ in read_bed(path))

@@ -37,11 +37,13 @@ class Skipped:
         where: ``"file.fa:12"`` (the offending line) or ``"item 3"``.
         reason: what is wrong with it: the message the record would have stopped the run with, without the
             place (which is ``where``).
+        count: the inputs this entry stands for (a run of genome tiles left out for one reason is one entry).
     """
 
     id: str
     where: str
     reason: str
+    count: int = 1
 
 
 SkipCallback = Callable[[Skipped], None]

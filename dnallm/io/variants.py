@@ -22,7 +22,6 @@ from typing import Any
 
 from dnallm.errors import DnallmError
 from dnallm.io.files import open_text
-from dnallm.io.genome import INSTALL
 
 _INFO_ID = re.compile(r"[^0-9A-Za-z_.]")
 MAX_POS = 2**31 - 1  # htslib keeps POS in 32 bits
@@ -32,7 +31,8 @@ def _cyvcf2():
     try:
         import cyvcf2
     except ImportError:
-        raise DnallmError(f"reading a VCF needs cyvcf2, which is not installed; install it with: {INSTALL}") from None
+        raise DnallmError("reading a VCF needs cyvcf2, which is not installed; install it with: pip install "
+                          "'dnallm[variants]'") from None
     cyvcf2.cyvcf2.set_htslib_log_level(0)  # its messages go to stderr, unattributed; ours name file and line
     return cyvcf2
 
