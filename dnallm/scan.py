@@ -98,7 +98,7 @@ def _chosen(genome: Genome, chroms: Sequence[str] | str | None) -> list[str]:
     """The contigs to tile, in the genome's order."""
     if chroms is None:
         return list(genome.lengths)
-    names = [c for c in chroms.split(",") if c] if isinstance(chroms, str) else list(chroms)
+    names = [c.strip() for c in chroms.split(",") if c.strip()] if isinstance(chroms, str) else list(chroms)
     if not names:
         raise OptionError("--chroms names no contig: give them comma-separated, e.g. chr1,chr2")
     wanted = {genome.contig(name) for name in names}  # ContigError names the one missing
