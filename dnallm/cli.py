@@ -168,8 +168,9 @@ def _attention_parser(sub) -> None:
     attention.add_argument("--query", choices=QUERIES, default=QUERIES[0],
                            help="track: attention from the first special token (cls) or mean over queries")
     attention.add_argument("-o", "--output", help="figure: .png, .pdf or .svg")
-    attention.add_argument("--track", help="bedGraph of the per-bp attention received over the whole record "
-                           "(an id chrom:start-end[(+/-)] is placed there on the genome)")
+    attention.add_argument("--track", help="per-bp attention received over the whole record: .bedgraph, or .bw "
+                           "(bigWig, pip install 'dnallm[bigwig]'); an id chrom:start-end[(+/-)] is placed there on "
+                           "the genome")
     _coordinates_option(attention)
     attention.set_defaults(func=explain_commands.attention)
 

@@ -49,8 +49,13 @@ def attention(args: argparse.Namespace) -> int:
                                     query=args.query)
         chrom, start, reverse = ((record.id, 0, False) if args.record_coordinates
                                  else genome_position(record.id, len(track)))
-        write_bedgraph(args.track, chrom, track[::-1] if reverse else track, f"{record.id} layer {args.layer}",
-                       start)
+        values = track[::-1] if reverse else track
+        if str(args.track).lower().endswith((".bw", ".bigwig")):
+            from dnallm.io.bigwig import Track, write_bigwig
+
+            write_bigwig(args.track, [Track(record.id, chrom, start, values)])
+        else:
+            write_bedgraph(args.track, chrom, values, f"{record.id} layer {args.layer}", start)
         if not args.quiet:
             print(f"dnallm: per-bp attention track of '{record.id}' ({len(track):,} bp) -> {args.track}",
                   file=sys.stderr)

@@ -251,8 +251,10 @@ class DNAInference:
     def iter_scan(self, genome: str | Path, *, window: int | None = None, step: int | None = None,
                   regions: str | Path | None = None, chroms: Sequence[str] | str | None = None,
                   both_strands: bool = False, max_n: float = 0.5, chrom_alias: Any = None, on_error: str = "skip",
-                  on_skip: SkipCallback | None = None, progress: bool = False) -> Iterator[pd.DataFrame]:
-        """:meth:`scan` streamed, DataFrames in genome (or BED) order. ``window``/``step``: tiles in bp (step
+                  on_skip: SkipCallback | None = None, progress: bool = False,
+                  by_name: bool = False) -> Iterator[pd.DataFrame]:
+        """:meth:`scan` streamed, DataFrames in genome (or BED) order (``by_name``: contigs tiled in name order,
+        the order of tracks). ``window``/``step``: tiles in bp (step
         default the window); ``regions``: a BED file instead; ``chroms``: the contigs to tile (default all);
         ``max_n``: the largest share of N still scored; ``chrom_alias``: ``"chr"``, a dict or a TSV (BED names
         to genome names); ``on_error``: ``"skip"`` (what cannot be scored goes to ``last_run.skipped`` and
@@ -261,7 +263,8 @@ class DNAInference:
 
         yield from iter_scan(self.runner, self._loaded, genome, window=window, step=step, regions=regions,
                              chroms=chroms, both_strands=both_strands, max_n=max_n, chrom_alias=chrom_alias,
-                             on_error=on_error, on_skip=on_skip, progress=progress, model_name=self.name)
+                             on_error=on_error, on_skip=on_skip, progress=progress, model_name=self.name,
+                             by_name=by_name)
 
     def find_motifs(self, positives: SequenceInput, background: SequenceInput, *, scores: str = "auto",
                     layer: int | str = "all", head: int | Sequence[int] | str = "mean", query: str = "auto",

@@ -101,10 +101,13 @@ class RunStats:
                          f"{self.longest:,} bp)")
         logger.warning("%s: its outputs there are extrapolations, however confident they look", "; ".join(parts))
 
-    def warn_skipped(self) -> None:
+    def warn_skipped(self, unit: str = "records") -> None:
+        """One warning for what ``on_error="skip"`` left out, counted in ``unit`` (an entry may stand for
+        several: a run of genome tiles)."""
         if self.skipped:
+            n = max(self.skipped_inputs, len(self.skipped))
             shown = "; ".join(f"'{s.id}' ({s.where})" for s in self.skipped[:3])
-            logger.warning("%d records skipped (on_error='skip'): %s%s", len(self.skipped), shown,
+            logger.warning("%d %s skipped (on_error='skip'): %s%s", n, unit if n != 1 else unit[:-1], shown,
                            ", ..." if len(self.skipped) > 3 else "")
 
 
@@ -228,7 +231,7 @@ class Runner:
                 bar.close()
             stats.seconds = time.perf_counter() - start
         stats.warn_lengths(self.trained_length_bp)
-        stats.warn_skipped()
+        stats.warn_skipped(unit)
 
     def windows(self, rec: Any, both_strands: bool = False) -> list[Encoding]:
         """The windows of one record (bp spans on it); with ``both_strands`` each window's reverse complement

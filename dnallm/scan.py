@@ -19,7 +19,7 @@ and ``both_strands=True`` the mean of the bases' and their reverse complement's 
 genome as they are needed (pyfaidx), so memory does not grow with the genome.
 
 Tracks (:func:`write_tracks`): one bedGraph or bigWig per output column, the value of each base the mean of the
-tiles or intervals covering it (:mod:`dnallm.io.tracks`).
+tiles or intervals covering it (:mod:`dnallm.io.tracks`), chromosomes in the order of their names.
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ def check_options(window: int | None, step: int | None, regions: Any, max_n: flo
             raise OptionError("--step and --chroms are for tiling (--window); with --regions, the BED says what "
                               "is scored (keep the lines you want, e.g. awk '$1 == \"chr1\"')")
         return
+    for name, value in (("window", window), ("step", step)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise OptionError(f"the {name} is a whole number of bp, not {value!r}")
     if window < 1:
         raise OptionError(f"the window is a length in bp, at least 1, not {window}")
     if step is not None and not 1 <= step <= window:
@@ -94,15 +97,17 @@ def check_options(window: int | None, step: int | None, regions: Any, max_n: flo
                           "would leave bases between the windows unscored")
 
 
-def _chosen(genome: Genome, chroms: Sequence[str] | str | None) -> list[str]:
-    """The contigs to tile, in the genome's order."""
+def _chosen(genome: Genome, chroms: Sequence[str] | str | None, by_name: bool = False) -> list[str]:
+    """The contigs to tile, in the genome's order (``by_name``: sorted by name, the order of tracks)."""
     if chroms is None:
-        return list(genome.lengths)
-    names = [c.strip() for c in chroms.split(",") if c.strip()] if isinstance(chroms, str) else list(chroms)
-    if not names:
-        raise OptionError("--chroms names no contig: give them comma-separated, e.g. chr1,chr2")
-    wanted = {genome.contig(name) for name in names}  # ContigError names the one missing
-    return [c for c in genome.lengths if c in wanted]
+        contigs = list(genome.lengths)
+    else:
+        names = [c.strip() for c in chroms.split(",") if c.strip()] if isinstance(chroms, str) else list(chroms)
+        if not names:
+            raise OptionError("--chroms names no contig: give them comma-separated, e.g. chr1,chr2")
+        wanted = {genome.contig(name) for name in names}  # ContigError names the one missing
+        contigs = [c for c in genome.lengths if c in wanted]
+    return sorted(contigs) if by_name else contigs
 
 
 def _mostly_n(seq: str, max_n: float) -> bool:
@@ -199,16 +204,19 @@ def _frame(pieces: Sequence[Piece], columns: Sequence[str], values: np.ndarray, 
 
 def empty_scan(columns: Sequence[str], regions: bool) -> pd.DataFrame:
     """The rows of a scan that scored nothing, with the columns and dtypes of one that did."""
-    return _frame([], columns, np.zeros((0, len(columns)), np.float32), regions)
+    out = _frame([], columns, np.zeros((0, len(columns)), np.float32), regions)
+    return out.astype({c: object for c in ("chrom", "name", "strand") if c in out})
 
 
 def iter_scan(runner: Any, loaded: Any, genome: str | Path | Genome, *, window: int | None = None,
               step: int | None = None, regions: str | Path | None = None, chroms: Sequence[str] | str | None = None,
               both_strands: bool = False, max_n: float = MAX_N, chrom_alias: Any = None, on_error: str = "skip",
-              on_skip: Any = None, progress: bool = False, model_name: str = "the model") -> Iterator[pd.DataFrame]:
+              on_skip: Any = None, progress: bool = False, model_name: str = "the model",
+              by_name: bool = False) -> Iterator[pd.DataFrame]:
     """DataFrames of consecutive tiles (or BED intervals, in file order): ``chrom start end`` (and ``name
     strand``), then one float32 column per model output (as ``predict``). See the module docstring; statistics
-    in ``runner.last_run`` (``records``: tiles or intervals scored; ``skipped_inputs``: those not)."""
+    in ``runner.last_run`` (``records``: tiles or intervals scored; ``skipped_inputs``: those not).
+    ``by_name``: tile the contigs in the order of their names (the order :func:`write_tracks` writes)."""
     check_options(window, step, regions, max_n, chroms, on_error)
     head = heads.prediction_head(loaded.head, model_name)
     columns = heads.HEADS[loaded.head].columns(loaded.model.config)
@@ -219,7 +227,7 @@ def iter_scan(runner: Any, loaded: Any, genome: str | Path | Genome, *, window: 
     strict = on_error == "raise"
     try:
         if regions is None:
-            contigs = _chosen(genome, chroms)
+            contigs = _chosen(genome, chroms, by_name)
             step = window if step is None else step
             total = sum(len(tile_starts(genome.lengths[c], window, step)) for c in contigs)
             pieces: Iterable = plan_tiles(genome, contigs, window, step, max_n, strict)
@@ -244,13 +252,21 @@ def iter_scan(runner: Any, loaded: Any, genome: str | Path | Genome, *, window: 
 def write_tracks(frames: Iterable[pd.DataFrame], path: str | Path, sizes: Sequence[tuple[str, int]],
                  columns: Sequence[str], in_order: bool = True, description: str = "dnallm scan") -> dict[str, Path]:
     """Scan rows as per-bp tracks, one file per column of ``columns`` (:func:`dnallm.io.tracks.track_paths`):
-    the value of a base is the mean of the rows covering it. ``sizes``: ``(chrom, length)`` of the genome, in
-    its order. ``in_order``: the rows come by chromosome in that order, starts ascending (tiles), so they are
-    written as they come; else (regions) they are gathered and sorted first. Every file is written whole or not
-    at all. Returns the files."""
+    the value of a base is the mean of the rows covering it. ``sizes``: ``(chrom, length)`` of every contig of
+    the genome; tracks hold the chromosomes in the order of their names (as ``sort -k1,1`` with
+    ``LC_COLLATE=C`` and genome browsers' bigWig readers want them). ``in_order``: the rows come in that order,
+    starts ascending (tiles scanned with ``by_name=True``), and are written as they come; else (regions) they are
+    gathered and sorted first. Every file is written whole or not at all. Returns the files.
+
+    Raises:
+        DnallmError: a row on a chromosome ``sizes`` lacks or past its end, rows out of order (``in_order``),
+            no row at all for a bigWig.
+    """
     from dnallm.io.tracks import CoveringMean, TrackFile, track_paths
 
     paths = track_paths(path, columns)
+    sizes = sorted((str(c), int(n)) for c, n in sizes)
+    length = dict(sizes)
     files: list[TrackFile] = []
     try:
         for column, target in paths.items():
@@ -264,11 +280,15 @@ def write_tracks(frames: Iterable[pd.DataFrame], path: str | Path, sizes: Sequen
                                           values):
                 if c != chrom:
                     _emit(files, chrom, sweep.close())
-                    if c in done:
-                        raise DnallmError(f"{path}: the rows of {c} do not come together; sort them by chromosome "
-                                          "and start")
+                    if c not in length:
+                        raise DnallmError(f"{path}: chromosome '{c}' of the rows is not among the genome's contigs")
+                    if c in done or (chrom is not None and c < chrom):
+                        raise DnallmError(f"{path}: the rows of '{c}' do not come in the order of the chromosomes' "
+                                          "names; sort them by chromosome and start (or in_order=False)")
                     done.add(c)
                     sweep, chrom = CoveringMean(), c
+                if end > length[c]:
+                    raise DnallmError(f"{path}: a row ends at {end:,}, past the end of '{c}' ({length[c]:,} bp)")
                 _emit(files, c, sweep.add(start, end, row))
         _emit(files, chrom, sweep.close())
         for f in files:

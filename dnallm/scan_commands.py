@@ -65,8 +65,11 @@ def scan(args: argparse.Namespace) -> int:
     inputs = [args.genome, f"{args.genome}.fai", f"{args.genome}.gzi"] + ([regions] if regions else [])
     inputs += [args.chrom_alias] if args.chrom_alias not in (None, "chr") else []
     skipping = args.on_error == "skip"
-    refuse_collisions(result_outputs(None if as_track else out, "skip" if skipping else "fail",
-                                     skip_list_path(out, args.skipped) if skipping else None), inputs)
+    skip_path = skip_list_path(out, args.skipped) if skipping else None
+    outputs = result_outputs(out, "skip" if skipping else "fail", args.skipped)
+    refuse_collisions(outputs, inputs)
+    if as_track:  # the folder now; the tracks' own names once the model's outputs are known
+        check_output_file(out, "-o", inputs)
     if regions is not None:
         count_bed(regions)  # a malformed line stops here, before the model loads
     genome = Genome(args.genome, args.chrom_alias)
@@ -75,16 +78,18 @@ def scan(args: argparse.Namespace) -> int:
         if regions is None:
             _chosen(genome, args.chroms)  # an unknown contig stops here
         writer = None if as_track else ResultWriter(out)
-        skip_log = SkipLog(skip_list_path(out, args.skipped) if skipping else None)
         inf = _load(args)
         columns = _columns(inf.output_columns, args.label)
-        frames = inf.iter_scan(genome, window=args.window, step=args.step, regions=regions, chroms=args.chroms,
-                               both_strands=args.both_strands, max_n=args.max_n, on_error=args.on_error,
-                               on_skip=skip_log, progress=not args.quiet)
         if as_track:
             paths = track_paths(out, columns)
+            refuse_collisions([("-o", str(p)) for p in paths.values()] + [o for o in outputs if o[0] != "-o"], inputs)
             for path in paths.values():
                 check_output_file(str(path), "-o", inputs)
+        skip_log = SkipLog(skip_path)
+        frames = inf.iter_scan(genome, window=args.window, step=args.step, regions=regions, chroms=args.chroms,
+                               both_strands=args.both_strands, max_n=args.max_n, on_error=args.on_error,
+                               on_skip=skip_log, progress=not args.quiet, by_name=as_track)
+        if as_track:
             written = list(write_tracks(frames, out, list(genome.lengths.items()), columns,
                                         in_order=regions is None).values())
         else:
@@ -115,6 +120,10 @@ def _columns(outputs: list[str], label: str | None) -> list[str]:
     return [label]
 
 
+def _count(n: int, unit: str) -> str:
+    return f"{n:,} {unit if n != 1 else unit[:-1]}"
+
+
 def _summary(args: argparse.Namespace, inf: Any, skip_log: SkipLog, written: list) -> None:
     if args.quiet:
         return
@@ -123,8 +132,9 @@ def _summary(args: argparse.Namespace, inf: Any, skip_log: SkipLog, written: lis
     rate = run.records / run.seconds if run.seconds else 0.0
     skipped = ""
     if run.skipped_inputs:
-        listed = f", listed in {skip_log.path}" if skip_log.path else ""
+        entries = "" if len(run.skipped) == run.skipped_inputs else f" in {_count(len(run.skipped), 'entries')}"
+        listed = f", listed{entries} in {skip_log.path}" if skip_log.path else ""
         skipped = f"; {run.skipped_inputs:,} not scored{listed}"
-    print(f"dnallm: {run.records:,} {unit} scored ({run.windows:,} model inputs, {run.padding_fraction:.0%} "
-          f"padding) in {run.seconds:.1f} s, {rate:,.0f} {unit}/s{skipped} -> {', '.join(map(str, written))}",
-          file=sys.stderr)
+    print(f"dnallm: {_count(run.records, unit)} scored ({_count(run.windows, 'model inputs')}, "
+          f"{run.padding_fraction:.0%} padding) in {run.seconds:.1f} s, {rate:,.0f} {unit}/s{skipped} -> "
+          f"{', '.join(map(str, written))}", file=sys.stderr)

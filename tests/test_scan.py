@@ -385,3 +385,81 @@ def test_attention_track_opt_out_keeps_the_record_id(data_dir, tmp_path, capsys,
     assert code == 0, err
     lines = read_bedgraph(out)
     assert {c for c, *_ in lines} == {peak} and lines[0][1] == 0 and lines[-1][2] == 200
+
+
+# -- found by review: outputs, BED text, ids --------------------------------------------------------------------
+
+
+def test_the_skipped_list_may_not_be_a_track(model_dirs, genome, tmp_path, capsys):
+    bed = tmp_path / "one.bed"
+    bed.write_text("phix\t10\t300\tn1\t0\t+\n")
+    model = str(model_dirs["bpe"])
+    for out, skipped in (("one.bw", "one.bw"), ("one.bw", "one.Oct4.bw")):
+        extra = ["--label", "Oct4"] if out == skipped else []
+        code, _, err = run_main(["scan", str(genome), "-m", model, "--regions", str(bed), *extra, "-o",
+                                 str(tmp_path / out), "--skipped", str(tmp_path / skipped)], capsys)
+        assert code == 2 and "is also the -o output" in err, err
+    assert not list(tmp_path.glob("one.*bw*"))
+
+
+def test_bed_text_is_utf8_and_only_track_lines_are_headers(model_dirs, tmp_path, capsys):
+    seq = phix()
+    path = write_fasta(tmp_path / "g.fa", [("trackA", seq[:500]), ("browserB", seq[500:900])])
+    bed = tmp_path / "r.bed"
+    bed.write_bytes("\ufefftrack name=x\ntrackA\t10\t100\tg\u00e8ne_\u03b1 \t0\t+\nbrowserB\t0\t50\n".encode())
+    out = tmp_path / "r.tsv"
+    code, _, err = run_main(["scan", str(path), "-m", str(model_dirs["bpe"]), "--regions", str(bed), "-o",
+                             str(out)], capsys)
+    assert code == 0, err
+    df = pd.read_csv(out, sep="\t")
+    assert list(df["name"]) == ["g\u00e8ne_\u03b1", "browserB:0-50"] and list(df["chrom"]) == ["trackA", "browserB"]
+
+
+def test_tracks_hold_chromosomes_in_name_order(model_dirs, tmp_path, capsys):
+    seq = phix()
+    path = write_fasta(tmp_path / "g.fa", [("chrB", seq[:700]), ("chrA", seq[1000:1500]), ("chr10", seq[2000:2600])])
+    model = str(model_dirs["bpe"])
+    out = tmp_path / "t.bedgraph"
+    code, _, err = run_main(["scan", str(path), "-m", model, "--window", "100", "--step", "40", "--label", "Oct4",
+                             "-o", str(out)], capsys)
+    assert code == 0, err
+    lines = read_bedgraph(out)
+    order = [c for i, (c, *_) in enumerate(lines) if i == 0 or lines[i - 1][0] != c]
+    assert order == ["chr10", "chrA", "chrB"]
+    rows = DNAInference(model).scan(path, window=100, step=40)
+    assert list(rows["chrom"].unique()) == ["chrB", "chrA", "chr10"]  # tables keep the genome's order
+    for chrom, length in (("chrB", 700), ("chrA", 500), ("chr10", 600)):
+        values = np.concatenate([[v] * (e - s) for c, s, e, v in lines if c == chrom])
+        want = covering_mean(length, rows[rows["chrom"] == chrom], "Oct4")
+        assert len(values) == length and np.abs(values - want).max() <= 1e-6
+    bw = tmp_path / "t.bw"
+    code, _, err = run_main(["scan", str(path), "-m", model, "--window", "100", "--label", "Oct4", "-o", str(bw)],
+                            capsys)
+    assert code == 0, err
+    assert list(pyBigWig.open(str(bw)).chroms()) == ["chr10", "chrA", "chrB"]
+
+
+def test_getfasta_name_prefix_is_passed_over_and_bad_numbers_are_no_coordinates():
+    from dnallm.io.tracks import genome_position
+
+    assert genome_position("peak1::chr2:500-700(-)", 200) == ("chr2", 500, True)
+    assert genome_position("chr1:1,000-1,200", 200) == ("chr1", 1000, False)
+    assert genome_position("chr2:,-,", 3) == ("chr2:,-,", 0, False)
+
+
+def test_attention_track_as_bigwig(data_dir, tmp_path, capsys, demo):
+    peak = "chr9:37339901-37340101"
+    out = tmp_path / "t.bw"
+    code, _, err = run_main(["attention", str(data_dir / "peaks.fa"), "--id", peak, "--track", str(out), "-q"],
+                            capsys)
+    assert code == 0, err
+    bw = pyBigWig.open(str(out))
+    rec = next(r for r in dnallm_records(data_dir / "peaks.fa") if r.id == peak)
+    values = np.array(bw.values("chr9", 37339901, 37340101))
+    assert np.allclose(values, demo.attention_track(rec), rtol=1e-5)
+
+
+def dnallm_records(path):
+    from dnallm import read_fasta
+
+    return read_fasta(path)

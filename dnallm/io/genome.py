@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 INSTALL = "pip install pyfaidx (or 'dnallm[scan]', 'dnallm[variants]')"
 #: bases are read from the genome this many at a time while the positions asked for move on along a contig
 BLOCK = 1 << 20
-#: ... and this many after a jump (the first read of a contig, an unsorted BED)
+#: a read starting at most this far past the last block reads on (a block ahead) ...
 NEAR = 1 << 16
+#: ... one further away is a jump, which reads this many bases
+JUMP = 1 << 12
 _TO_N = bytes(c if c in b"ACGTN" else ord("N") for c in bytes(range(256)).upper())
 
 
@@ -184,10 +186,11 @@ class Genome:
         """Bases ``[start, end)`` of ``contig`` (a genome name), upper case, other letters as ``N``."""
         name, offset, block = self._block
         if name != contig or start < offset or end > offset + len(block):
-            # reading on along the contig (sorted VCF, tiles, sorted BED): a block ahead; else only a little
-            onward = name == contig and offset <= start <= offset + len(block) + BLOCK
+            # reading on along the contig (tiles, a sorted VCF or BED): a block ahead; after a jump (the first read
+            # of a contig, an unsorted BED) only a little, so that random access does not read blocks it never uses
+            onward = name == contig and offset <= start <= offset + len(block) + NEAR
             offset = start
-            stop = min(self.lengths[contig], max(end, start + (BLOCK if onward else NEAR)))
+            stop = min(self.lengths[contig], max(end, start + (BLOCK if onward else JUMP)))
             block = self._fasta[contig][offset:stop].encode("ascii", "replace").translate(_TO_N)
             self._block = (contig, offset, block)
         return block[start - offset : end - offset].decode("ascii")
@@ -218,8 +221,24 @@ class Interval:
 
 
 def _bed_fields(line: str) -> list[str]:
-    fields = line.rstrip("\r\n").split("\t")
+    fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
     return fields if len(fields) >= 3 else line.split()  # BED is tab-separated; spaces are read too
+
+
+def _is_header(line: str) -> bool:
+    """A line BED readers pass over: blank, a comment, or a UCSC ``track`` / ``browser`` line (a contig named
+    ``trackA`` is data)."""
+    word = line.split(None, 1)[0] if line.strip() else ""
+    return not word or word.startswith("#") or word in ("track", "browser")
+
+
+def _open_bed(path: str | Path):
+    """A BED file, plain or gzip, as UTF-8 text (a byte-order mark dropped; undecodable bytes shown as U+FFFD)."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if gz:
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def _bed_int(text: str, what: str, where: str) -> int:
@@ -230,18 +249,19 @@ def _bed_int(text: str, what: str, where: str) -> int:
 
 
 def read_bed(path: str | Path) -> Iterator[Interval]:
-    """The intervals of a BED file (plain or gzip), in file order: BED3 to BED6 (columns past the sixth, as in
-    narrowPeak or BED12, are read past); blank, ``track``, ``browser`` and ``#`` lines are passed over.
+    """The intervals of a BED file (plain or gzip, UTF-8), in file order: BED3 to BED6 (columns past the sixth, as
+    in narrowPeak or BED12, are read past; spaces around a field are dropped); blank, ``track``, ``browser`` and
+    ``#`` lines are passed over.
 
     Raises:
         DnallmError: a malformed line, named ``file:line``: fewer than 3 columns, a start or end that is not a
             whole number, an end before its start, a strand other than ``+ - .``.
     """
     if not os.path.isfile(path):
-        raise DnallmError(f"{path}: no such BED file")
-    with open_text(Path(path)) as fh:
+        raise DnallmError(f"{path}: no such BED file (a BED is read more than once: give a file, not a pipe)")
+    with _open_bed(path) as fh:
         for number, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
+            if _is_header(line):
                 continue
             where = f"{path}:{number}"
             fields = _bed_fields(line)

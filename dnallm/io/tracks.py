@@ -71,13 +71,13 @@ def _pybigwig():
 
 
 #: a record id naming its genome interval: chrom:start-end, optionally with the strand as bedtools writes it
-COORDINATES = re.compile(r"^(?P<chrom>.+):(?P<start>[\d,]+)-(?P<end>[\d,]+)(?:\((?P<strand>[+-])\))?$")
+COORDINATES = re.compile(r"^(?:.*::)?(?P<chrom>.+):(?P<start>\d[\d,]*)-(?P<end>\d[\d,]*)(?:\((?P<strand>[+-])\))?$")
 
 
 def genome_position(record_id: str, length: int) -> tuple[str, int, bool]:
     """``(chrom, start, reverse)`` of a record's per-bp values on the genome: from an id ``chrom:start-end``,
     ``chrom:start-end(+)`` or ``chrom:start-end(-)`` (as ``bedtools getfasta [-s]`` and ``dnallm scan`` name
-    them) that spans ``length`` bp; ``reverse`` for ``(-)``: the record is the interval's reverse complement, so
+    them; a ``name::`` before it, as ``getfasta -name`` writes, is passed over) that spans ``length`` bp; ``reverse`` for ``(-)``: the record is the interval's reverse complement, so
     its values go onto the genome last first. Any other id: ``(record_id, 0, False)``."""
     match = COORDINATES.match(record_id)
     if match:
@@ -102,7 +102,14 @@ def track_paths(path: str | Path, columns: Sequence[str]) -> dict[str, Path]:
     path = Path(path)
     if len(columns) == 1:
         return {columns[0]: path}
-    return {c: path.with_name(f"{path.stem}.{re.sub(r'[^A-Za-z0-9._-]', '_', c)}{path.suffix}") for c in columns}
+    paths = {c: path.with_name(f"{path.stem}.{re.sub(r'[^A-Za-z0-9._-]', '_', c)}{path.suffix}") for c in columns}
+    named = {}
+    for column, target in paths.items():
+        if target in named:
+            raise DnallmError(f"{path}: the outputs '{named[target]}' and '{column}' would both be written to "
+                              f"{target.name}; write one of them with --label")
+        named[target] = column
+    return paths
 
 
 class TrackFile:
@@ -144,7 +151,7 @@ class TrackFile:
     def _emit(self, chrom: str, start: int, end: int, value: np.float32) -> None:
         self.entries += 1
         if not self.bigwig:
-            self._out.write(f"{chrom}\t{start}\t{end}\t{value}\n")
+            self._out.write(f"{chrom}\t{start}\t{end}\t{str(value)}\n")  # float32's shortest text
             return
         for column, item in zip(self._buffer, (chrom, start, end, float(value))):
             column.append(item)
