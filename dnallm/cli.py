@@ -95,6 +95,16 @@ def _coordinates_option(parser: argparse.ArgumentParser) -> None:
                              "is chrom:start-end (default: such records go to those genome coordinates)")
 
 
+def _unscored_options(parser: argparse.ArgumentParser, one: str, examples: str, many: str) -> None:
+    """--on-error skip|raise and --skipped, for commands that score what they can and list the rest."""
+    parser.add_argument("--on-error", choices=("skip", "raise"), default="skip",
+                        help=f"{one} that cannot be scored ({examples}): list it in --skipped and go on (default), "
+                             "or stop with an error")
+    parser.add_argument("--skipped", metavar="FILE",
+                        help=f"TSV of the {many} not scored, with the reason (default: OUTPUT.skipped.tsv; on stderr "
+                             "when the output is stdout)")
+
+
 def _verbose_option(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default,
                         help="log progress details to stderr")
@@ -239,12 +249,7 @@ def _variants_parser(sub) -> None:
     variants.add_argument("--chrom-alias", metavar="chr|FILE",
                           help="VCF contig names unlike the genome's: 'chr' adds or removes the chr prefix (chrM/MT "
                                "too); FILE: a two-column TSV, VCF name then genome name")
-    variants.add_argument("--on-error", choices=("skip", "raise"), default="skip",
-                          help="a variant that cannot be scored (REF unlike the genome, unknown contig, symbolic "
-                               "ALT, ...): list it in --skipped and go on (default), or stop with an error")
-    variants.add_argument("--skipped", metavar="FILE",
-                          help="TSV of the variants not scored, with the reason (default: OUTPUT.skipped.tsv; "
-                               "on stderr when the output is stdout)")
+    _unscored_options(variants, "a variant", "REF unlike the genome, unknown contig, symbolic ALT, ...", "variants")
     variants.set_defaults(func=variant_commands.variants)
 
 

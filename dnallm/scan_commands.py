@@ -15,37 +15,32 @@ from dnallm.io.skiplog import SkipLog, skip_list_path
 
 def add_parser(sub: Any) -> None:
     """The ``scan`` subcommand's options."""
-    from dnallm.cli import _model_options, _window_options
+    from dnallm.cli import _model_options, _unscored_options, _window_options
 
     parser = sub.add_parser("scan", help="the model's output along a genome (tiles) or on BED intervals, in genome "
-                          "coordinates: a table, or bigWig / bedGraph tracks")
+                            "coordinates: a table, or bigWig / bedGraph tracks")
     parser.add_argument("genome", help="genome FASTA, plain or bgzip (index .fai/.gzi built beside it when missing; "
-                                     "plain gzip is decompressed to a temporary file)")
+                                       "plain gzip is decompressed to a temporary file)")
     _model_options(parser, fasta=False)
     parser.add_argument("-o", "--output",
-                      help="output: .tsv, .csv, .jsonl, .parquet (one row per tile or interval), or .bw / .bedgraph "
-                           "(one track per output, OUT.<label>.bw, unless --label or the model has one output) "
-                           "(default: TSV to stdout)")
+                        help="output: .tsv, .csv, .jsonl, .parquet (one row per tile or interval), or .bw / .bedgraph "
+                             "(one track per output, OUT.<label>.bw, unless --label or the model has one output) "
+                             "(default: TSV to stdout)")
     parser.add_argument("--window", type=int, metavar="BP", help="tile the genome with windows of BP bp")
     parser.add_argument("--step", type=int, metavar="BP",
-                      help="bp from one tile's start to the next (default: the window; at most the window)")
+                        help="bp from one tile's start to the next (default: the window; at most the window)")
     parser.add_argument("--regions", metavar="BED",
-                      help="score these intervals instead of tiles (BED3 to BED6; strand - scores the reverse "
-                           "complement)")
+                        help="score these intervals instead of tiles (BED3 to BED6; strand - scores the reverse "
+                             "complement)")
     parser.add_argument("--chroms", metavar="NAMES", help="tile only these contigs, comma-separated (default: all)")
     parser.add_argument("--label", help="tracks: write only this output (default: one track per output)")
     parser.add_argument("--max-n", type=float, default=0.5, metavar="FRACTION",
-                      help="a tile or interval with a larger share of N is not scored (default 0.5)")
+                        help="a tile or interval with a larger share of N is not scored (default 0.5)")
     parser.add_argument("--chrom-alias", metavar="chr|FILE",
-                      help="BED or --chroms contig names unlike the genome's: 'chr' adds or removes the chr prefix; "
-                           "FILE: a two-column TSV, your name then the genome's")
+                        help="BED or --chroms contig names unlike the genome's: 'chr' adds or removes the chr prefix; "
+                             "FILE: a two-column TSV, your name then the genome's")
     _window_options(parser)
-    parser.add_argument("--on-error", choices=("skip", "raise"), default="skip",
-                      help="an interval that cannot be scored (contig missing, past its end, mostly N): list it in "
-                           "--skipped and go on (default), or stop with an error")
-    parser.add_argument("--skipped", metavar="FILE",
-                      help="TSV of what was not scored, with the reason (default: OUTPUT.skipped.tsv; on stderr "
-                           "when the output is stdout)")
+    _unscored_options(parser, "a window or interval", "contig missing, past its end, mostly N", "windows and intervals")
     parser.set_defaults(func=scan)
 
 

@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 import pytest
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from dnallm import DNAInference
 from dnallm.errors import DnallmError
@@ -21,6 +19,7 @@ from dnallm.io.tracks import CoveringMean
 from dnallm.motifs import reverse_complement
 from dnallm.testing import DATA, write_fasta
 from tests.support import FAMILIES, run_main
+from tests.test_variants import direct_probabilities as direct
 
 
 def phix() -> str:
@@ -33,22 +32,6 @@ def genome(tmp_path):
     path = tmp_path / "phiX174.fa"
     shutil.copy(DATA / "phiX174.fa", path)
     return path
-
-
-def hf_text(family: str, seq: str) -> str:
-    return " ".join(seq[i : i + 6] for i in range(len(seq) - 5)) if family == "overlapping_kmer" else seq
-
-
-def direct(path, family: str, seqs: list[str]) -> np.ndarray:
-    """softmax of a plain transformers forward, one sequence at a time, by the model's own tokenizer."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
-    out = []
-    for seq in seqs:
-        ids = torch.tensor([tokenizer(hf_text(family, seq))["input_ids"]])
-        with torch.inference_mode():
-            out.append(model(input_ids=ids).logits.double().softmax(-1)[0].numpy())
-    return np.array(out)
 
 
 def expected_starts(length: int, window: int, step: int) -> list[int]:
