@@ -1,7 +1,7 @@
 """Throughput and memory of `dnallm scan` against `dnallm predict` on the same windows, over the whole C. diphtheriae
 genome in the repo (2,463,666 bp) with the demo model.
 
-    python benchmarks/scan.py [--repeats 3] [--window 200 --step 100]
+    python benchmarks/scan.py [--repeats 3] [--window 200 --step 100]     # --repeats 0: the window cutting only
 
 `scan GENOME --window W --step S -o tiles.tsv` and `predict tiles.fa -o pred.tsv`, where tiles.fa holds the same
 windows as FASTA records (cut here from the genome, one 200 bp record each), run alternately, each in a fresh
@@ -52,6 +52,20 @@ def run(args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def planning(window: int, step: int) -> None:
+    """The time to read and cut the windows from the genome alone (no model)."""
+    import time
+
+    from dnallm.io.genome import Genome
+    from dnallm.scan import plan_tiles
+
+    genome = Genome(GENOME)
+    start = time.perf_counter()
+    n = sum(1 for _ in plan_tiles(genome, list(genome.lengths), window, step, 0.5))
+    print(f"reading and cutting the {n:,} windows from the genome, no model: {time.perf_counter() - start:.2f} s")
+    genome.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -65,6 +79,9 @@ def main() -> None:
     starts += [len(seq) - args.window] if starts[-1] + args.window < len(seq) else []
     print(f"{chrom}: {len(seq):,} bp, {len(starts):,} windows of {args.window} bp every {args.step} bp; demo model; "
           f"{args.repeats} runs of each, alternating")
+    planning(args.window, args.step)
+    if not args.repeats:
+        return
     rates: dict[str, list[float]] = {"scan": [], "predict": []}
     peaks: dict[str, list[float]] = {"scan": [], "predict": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -132,8 +132,7 @@ def plan_tiles(genome: Genome, contigs: Sequence[str], window: int, step: int, m
             if run:
                 yield _n_run(contig, run, window, length, max_n, where)
                 run = []
-            yield Piece(f"{contig}:{start}-{end}", seq, origin=f"{where}:{contig}:{start}-{end}", chrom=contig,
-                        start=start, end=end)
+            yield Piece(f"{contig}:{start}-{end}", seq, origin=f"{where}:{contig}", chrom=contig, start=start, end=end)
         if run:
             yield _n_run(contig, run, window, length, max_n, where)
 
