@@ -249,13 +249,13 @@ def iter_scan(runner: Any, loaded: Any, genome: str | Path | Genome, *, window: 
 
 
 def write_tracks(frames: Iterable[pd.DataFrame], path: str | Path, sizes: Sequence[tuple[str, int]],
-                 columns: Sequence[str], in_order: bool = True, description: str = "dnallm scan") -> dict[str, Path]:
+                 columns: Sequence[str], in_order: bool = False, description: str = "dnallm scan") -> dict[str, Path]:
     """Scan rows as per-bp tracks, one file per column of ``columns`` (:func:`dnallm.io.tracks.track_paths`):
     the value of a base is the mean of the rows covering it. ``sizes``: ``(chrom, length)`` of every contig of
     the genome; tracks hold the chromosomes in the order of their names (as ``sort -k1,1`` with
-    ``LC_COLLATE=C`` and genome browsers' bigWig readers want them). ``in_order``: the rows come in that order,
-    starts ascending (tiles scanned with ``by_name=True``), and are written as they come; else (regions) they are
-    gathered and sorted first. Every file is written whole or not at all. Returns the files.
+    ``LC_COLLATE=C`` and genome browsers' bigWig readers want them). Rows may come in any order: they are
+    gathered and sorted first; ``in_order=True`` says they come in that order, starts ascending (tiles scanned
+    with ``by_name=True``, as the CLI does), and streams them to the files as they come. Every file is written whole or not at all. Returns the files.
 
     Raises:
         DnallmError: a row on a chromosome ``sizes`` lacks or past its end, rows out of order (``in_order``),
