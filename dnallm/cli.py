@@ -89,6 +89,35 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
                              "tenth of a window; for k-mer (DNABERT) and single-nucleotide models one token per bp)")
 
 
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and Ray's knobs, for the commands that scale out (predict, embed, scan, variants)."""
+    group = parser.add_argument_group("scale-out (docs/scale-out.md)")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: a pool of Ray workers, one model copy each, in "
+                            "this process's Ray or on the cluster of --ray-address / RAY_ADDRESS (pip install "
+                            "'dnallm[ray]')")
+    group.add_argument("--ray-address", metavar="ADDRESS",
+                       help="a running Ray cluster (HOST:6379, auto, ray://HOST:10001) (default: RAY_ADDRESS, else "
+                            "Ray starts in this process)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="model copies (default: one per GPU of the cluster, else its CPUs / --cpus-per-worker)")
+    group.add_argument("--cpus-per-worker", type=float, metavar="N",
+                       help="CPUs (torch threads) per worker (default 1 with GPUs, else 4 or the cluster's CPUs)")
+    group.add_argument("--gpus-per-worker", type=float, metavar="N",
+                       help="GPUs per worker (default 1 on a cluster with GPUs, else 0; 0.5 puts two on a GPU)")
+
+
+def _check_engine(args: argparse.Namespace) -> None:
+    """Ray's knobs without --engine ray would do nothing: say so."""
+    if args.engine == "ray":
+        return
+    given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
+                                      ("--cpus-per-worker", args.cpus_per_worker),
+                                      ("--gpus-per-worker", args.gpus_per_worker)) if value is not None]
+    if given:
+        raise DnallmError(f"{', '.join(given)}: {'these need' if len(given) > 1 else 'this needs'} --engine ray")
+
+
 def _coordinates_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record-coordinates", action="store_true",
                         help="tracks: place every record on a chromosome named by its id, from 0, even when the id "
@@ -144,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one row per window of long records, with its bp start and end")
     _window_options(predict)
     _run_options(predict)
+    _engine_options(predict)
     predict.set_defaults(func=commands.predict)
 
     embed = sub.add_parser("embed", help="one embedding per FASTA record")
@@ -155,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "over sequence tokens")
     _window_options(embed)
     _run_options(embed)
+    _engine_options(embed)
     embed.set_defaults(func=commands.embed)
 
     _attention_parser(sub)
@@ -250,6 +281,7 @@ def _variants_parser(sub) -> None:
                           help="VCF contig names unlike the genome's: 'chr' adds or removes the chr prefix (chrM/MT "
                                "too); FILE: a two-column TSV, VCF name then genome name")
     _unscored_options(variants, "a variant", "REF unlike the genome, unknown contig, symbolic ALT, ...", "variants")
+    _engine_options(variants)
     variants.set_defaults(func=variant_commands.variants)
 
 
@@ -260,6 +292,8 @@ def _read_values(args: argparse.Namespace) -> None:
     """--overlap, --head and --region read into numbers, before the command runs (a bad one: DnallmError)."""
     if hasattr(args, "overlap"):
         args.overlap = overlap_value(args.overlap)
+    if hasattr(args, "engine"):
+        _check_engine(args)
     if args.command == "attention":
         args.head = _parse_heads(args.head)
         args.region = _parse_region(args.region)

@@ -8,6 +8,7 @@ shown in the CLI's words (``--iupac error``, not ``iupac='error'``).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -90,7 +91,12 @@ def _load(args: argparse.Namespace):
     """The model of ``-m`` with the loading options, and one line on stderr saying what it is."""
     from dnallm.inference import DNAInference
 
-    inf = DNAInference(
+    engine = DNAInference
+    if getattr(args, "engine", "local") == "ray":
+        from dnallm.distributed import RayInference, engine_options
+
+        engine = functools.partial(RayInference, **engine_options(args))
+    inf = engine(
         args.model,
         device=args.device,
         dtype=args.dtype,
@@ -102,13 +108,7 @@ def _load(args: argparse.Namespace):
         window_overlap=getattr(args, "overlap", None),
     )
     if not args.quiet:
-        outputs = f": {', '.join(inf.output_columns)}" if inf.output_columns else ""
-        print(
-            f"dnallm: {args.model} ({type(inf.model).__name__}, {inf.head}{outputs}) on {inf.device}, "
-            f"{str(inf.dtype).removeprefix('torch.')}, attention {inf.attn_implementation}, "
-            f"{inf.tokenizer.family} tokens, {inf.tokenizer.max_tokens} per window",
-            file=sys.stderr,
-        )
+        print(f"dnallm: {args.model} {inf.describe()}", file=sys.stderr)
     return inf
 
 

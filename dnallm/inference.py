@@ -21,7 +21,7 @@ from dnallm.io.fasta import Record, SequenceInput, SkipCallback, iter_records
 from dnallm.io.options import InputOptions
 from dnallm.modeling import load_model
 from dnallm.registry import DEFAULT_MODEL
-from dnallm.results import empty_frame, frame
+from dnallm.results import embeddings, empty_frame, frame
 from dnallm.runner import Runner, check_batch_tokens
 
 RecordLike = Record | tuple[str, str] | str
@@ -89,6 +89,13 @@ class DNAInference:
                              lambda self, value: setattr(self.runner, "chunk_batches", value),
                              doc="Records are planned into batches this many batches' worth of tokens at a time.")
 
+    def describe(self) -> str:
+        """What runs, in one line: ``(model class, head: outputs) on device, dtype, attention, tokens per window``."""
+        outputs = f": {', '.join(self.output_columns)}" if self.output_columns else ""
+        return (f"({type(self.model).__name__}, {self.head}{outputs}) on {self.device}, "
+                f"{str(self.dtype).removeprefix('torch.')}, attention {self.attn_implementation}, "
+                f"{self.tokenizer.family} tokens, {self.tokenizer.max_tokens} per window")
+
     def __repr__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
         return (f"DNAInference({self.name!r}, head={self.head!r}, device={str(self.device)!r}, dtype={dtype!r}, "
@@ -139,10 +146,17 @@ class DNAInference:
         ``exclude_ids``: records with these ids are read and checked but not run and not returned (how
         ``dnallm predict --resume`` continues a run).
         """
+        yield from self._predict_frames(source, InputOptions(iupac, uracil, on_error, on_skip), per_window=per_window,
+                                        exclude_ids=exclude_ids, both_strands=both_strands, progress=progress)
+
+    def _predict_frames(self, source: Any, options: InputOptions, *, per_window: bool = False,
+                        exclude_ids: Container[str] = (), both_strands: bool = False, progress: bool = False,
+                        checked: bool = False) -> Iterator[pd.DataFrame]:
+        """The body of :meth:`iter_predict` (``checked``: see :meth:`dnallm.runner.Runner.run`; how a Ray worker
+        runs a block of records the driver has read and checked)."""
         head = heads.prediction_head(self.head, self.name)
-        options = InputOptions(iupac, uracil, on_error, on_skip)
         for chunk in self.runner.run(source, head, options, exclude_ids=exclude_ids, both_strands=both_strands,
-                                     progress=progress):
+                                     progress=progress, checked=checked):
             yield frame(chunk, self.output_columns, chunk.values if per_window else chunk.per_record(head),
                          per_window)
 
@@ -161,20 +175,25 @@ class DNAInference:
             ids in input order, and a float32 array ``(n_records, hidden_size)``. Long records combine their
             windows' embeddings (the mean; the maximum for ``"max"``).
         """
-        frames = list(self.iter_embed(source, pooling=pooling, progress=progress, iupac=iupac, uracil=uracil,
-                                      on_error=on_error, on_skip=on_skip, both_strands=both_strands))
-        vectors = [f.iloc[:, 3:].to_numpy(np.float32) for f in frames]
-        return ([i for f in frames for i in f["id"]],
-                np.concatenate(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), np.float32))
+        return embeddings(self.iter_embed(source, pooling=pooling, progress=progress, iupac=iupac, uracil=uracil,
+                                          on_error=on_error, on_skip=on_skip, both_strands=both_strands),
+                          self.model.config.hidden_size)
 
     def iter_embed(self, source: SequenceInput, *, pooling: str = "mean", progress: bool = False, iupac: str = "n",
                    uracil: str = "t", on_error: str = "fail", on_skip: SkipCallback | None = None,
                    exclude_ids: Container[str] = (), both_strands: bool = False) -> Iterator[pd.DataFrame]:
         """Embeddings streamed as DataFrames: ``id``, ``length``, ``n_windows``, ``dim_0`` ... ``dim_{h-1}``."""
+        yield from self._embed_frames(source, InputOptions(iupac, uracil, on_error, on_skip), pooling=pooling,
+                                      exclude_ids=exclude_ids, both_strands=both_strands, progress=progress)
+
+    def _embed_frames(self, source: Any, options: InputOptions, *, pooling: str = "mean",
+                      exclude_ids: Container[str] = (), both_strands: bool = False, progress: bool = False,
+                      checked: bool = False) -> Iterator[pd.DataFrame]:
+        """The body of :meth:`iter_embed` (``checked`` as in :meth:`_predict_frames`)."""
         head = heads.pooling_head(pooling, bool(len(self.tokenizer.prefix_ids)), self.name)
         columns = self.result_columns("embed")[3:]
-        for chunk in self.runner.run(source, head, InputOptions(iupac, uracil, on_error, on_skip),
-                                     exclude_ids=exclude_ids, both_strands=both_strands, progress=progress):
+        for chunk in self.runner.run(source, head, options, exclude_ids=exclude_ids, both_strands=both_strands,
+                                     progress=progress, checked=checked):
             yield frame(chunk, columns, chunk.per_record(head), per_window=False)
 
     # -- attention ----------------------------------------------------------------------------------------------

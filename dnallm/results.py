@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -32,3 +34,11 @@ def empty_frame(columns: list[str], value_columns: list[str]) -> pd.DataFrame:
     rest (``length``, ``n_windows``, ``window``, ``start``, ``end``) int64."""
     return pd.DataFrame({c: pd.Series(dtype=object if c == "id" else np.float32 if c in value_columns else np.int64)
                          for c in columns})
+
+
+def embeddings(frames: Iterable[pd.DataFrame], hidden_size: int) -> tuple[list[str], np.ndarray]:
+    """The ids and the ``(n, hidden_size)`` float32 vectors of embedding frames (``id length n_windows dim_*``)."""
+    frames = list(frames)
+    vectors = [f.iloc[:, 3:].to_numpy(np.float32) for f in frames]
+    return ([i for f in frames for i in f["id"]],
+            np.concatenate(vectors) if vectors else np.zeros((0, hidden_size), np.float32))

@@ -217,32 +217,50 @@ def iter_scan(runner: Any, loaded: Any, genome: str | Path | Genome, *, window: 
     in ``runner.last_run`` (``records``: tiles or intervals scored; ``skipped_inputs``: those not).
     ``by_name``: tile the contigs in the order of their names (the order :func:`write_tracks` writes)."""
     check_options(window, step, regions, max_n, chroms, on_error)
-    head = heads.prediction_head(loaded.head, model_name)
-    columns = heads.HEADS[loaded.head].columns(loaded.model.config)
+    heads.prediction_head(loaded.head, model_name)  # a model without one stops here
     if window is not None:
         check_window_length(runner.tokenizer, window)
     opened = not isinstance(genome, Genome)
     genome = Genome(genome, chrom_alias) if opened else genome
-    strict = on_error == "raise"
     try:
-        if regions is None:
-            contigs = _chosen(genome, chroms, by_name)
-            step = window if step is None else step
-            total = sum(len(tile_starts(genome.lengths[c], window, step)) for c in contigs)
-            pieces: Iterable = plan_tiles(genome, contigs, window, step, max_n, strict)
-        else:
-            total = count_bed(regions)  # every line checked before the model runs
-            pieces = plan_regions(genome, regions, max_n, strict)
-        options = InputOptions(on_error="fail" if strict else "skip", on_skip=on_skip)
+        pieces, total = plan_scan(genome, window=window, step=step, regions=regions, chroms=chroms, max_n=max_n,
+                                  on_error=on_error, by_name=by_name)
         started = time.perf_counter()
-        for chunk in runner.run(pieces, head, options, both_strands=both_strands, progress=progress, checked=True,
-                                total=total, unit="regions" if regions is not None else "windows"):
-            yield _frame(chunk.records, columns, chunk.per_record(head), regions is not None)
+        yield from score_pieces(runner, loaded, pieces, regions=regions is not None, on_error=on_error,
+                                on_skip=on_skip, both_strands=both_strands, progress=progress, total=total,
+                                model_name=model_name)
         logger.info("scan: %d scored, %d not, in %.1f s", runner.last_run.records, runner.last_run.skipped_inputs,
                     time.perf_counter() - started)
     finally:
         if opened:
             genome.close()
+
+
+def plan_scan(genome: Genome, *, window: int | None, step: int | None, regions: str | Path | None,
+              chroms: Sequence[str] | str | None, max_n: float, on_error: str,
+              by_name: bool = False) -> tuple[Iterator[Piece | Skipped], int]:
+    """The tiles or intervals of a scan, streamed (:class:`Piece` s, and :class:`Skipped` entries for what is not
+    scored), and how many there are (every BED line is checked here, before anything runs)."""
+    strict = on_error == "raise"
+    if regions is None:
+        contigs = _chosen(genome, chroms, by_name)
+        step = window if step is None else step
+        total = sum(len(tile_starts(genome.lengths[c], window, step)) for c in contigs)
+        return plan_tiles(genome, contigs, window, step, max_n, strict), total
+    total = count_bed(regions)
+    return plan_regions(genome, regions, max_n, strict), total
+
+
+def score_pieces(runner: Any, loaded: Any, pieces: Iterable[Piece | Skipped], *, regions: bool, on_error: str,
+                 on_skip: Any = None, both_strands: bool = False, progress: bool = False, total: int | None = None,
+                 model_name: str = "the model") -> Iterator[pd.DataFrame]:
+    """The rows of planned tiles or intervals (:func:`plan_scan`), through the shared runner."""
+    head = heads.prediction_head(loaded.head, model_name)
+    columns = heads.HEADS[loaded.head].columns(loaded.model.config)
+    options = InputOptions(on_error="fail" if on_error == "raise" else "skip", on_skip=on_skip)
+    for chunk in runner.run(pieces, head, options, both_strands=both_strands, progress=progress, checked=True,
+                            total=total, unit="regions" if regions else "windows"):
+        yield _frame(chunk.records, columns, chunk.per_record(head), regions)
 
 
 # -- tracks ----------------------------------------------------------------------------------------------------
@@ -255,7 +273,8 @@ def write_tracks(frames: Iterable[pd.DataFrame], path: str | Path, sizes: Sequen
     the genome; tracks hold the chromosomes in the order of their names (as ``sort -k1,1`` with
     ``LC_COLLATE=C`` and genome browsers' bigWig readers want them). Rows may come in any order: they are
     gathered and sorted first; ``in_order=True`` says they come in that order, starts ascending (tiles scanned
-    with ``by_name=True``, as the CLI does), and streams them to the files as they come. Every file is written whole or not at all. Returns the files.
+    with ``by_name=True``, as the CLI does), and streams them to the files as they come. Every file is written
+    whole or not at all. Returns the files.
 
     Raises:
         DnallmError: a row on a chromosome ``sizes`` lacks or past its end, rows out of order (``in_order``),

@@ -15,7 +15,7 @@ from dnallm.io.skiplog import SkipLog, skip_list_path
 
 def add_parser(sub: Any) -> None:
     """The ``scan`` subcommand's options."""
-    from dnallm.cli import _model_options, _unscored_options, _window_options
+    from dnallm.cli import _engine_options, _model_options, _unscored_options, _window_options
 
     parser = sub.add_parser("scan", help="the model's output along a genome (tiles) or on BED intervals, in genome "
                             "coordinates: a table, or bigWig / bedGraph tracks")
@@ -41,6 +41,7 @@ def add_parser(sub: Any) -> None:
                              "FILE: a two-column TSV, your name then the genome's")
     _window_options(parser)
     _unscored_options(parser, "a window or interval", "contig missing, past its end, mostly N", "windows and intervals")
+    _engine_options(parser)
     parser.set_defaults(func=scan)
 
 

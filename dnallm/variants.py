@@ -48,7 +48,7 @@ from dnallm.errors import DnallmError, InputError, OptionError
 from dnallm.heads import HEADS, Batch, Head, logits
 from dnallm.io.genome import ContigError, Genome
 from dnallm.io.options import Skipped
-from dnallm.io.variants import BadLine, Site, VcfReader
+from dnallm.io.variants import BadLine, Site, SiteBlock, VcfReader
 from dnallm.motifs import reverse_complement
 from dnallm.runner import RunStats
 from dnallm.targets import log_odds, target_index
@@ -411,7 +411,7 @@ def iter_scores(runner: Any, loaded: Any, vcf: Any, genome: Any, *, window: int 
     opened = not isinstance(genome, Genome)
     genome = Genome(genome, chrom_alias) if opened else genome
     try:
-        reader = VcfReader(vcf)
+        reader = vcf if isinstance(vcf, SiteBlock) else VcfReader(vcf)
     except BaseException:
         if opened:
             genome.close()

@@ -159,6 +159,21 @@ class VcfReader:
             self._line_iter.close()
 
 
+class SiteBlock:
+    """Consecutive :class:`Site` s and :class:`BadLine` s already read from the VCF at ``path`` (how the driver
+    of a Ray run hands a block of them to a worker); read like a :class:`VcfReader`."""
+
+    def __init__(self, path: str | Path, items: list):
+        self.path = Path(path)
+        self.items = items
+
+    def __iter__(self) -> Iterator[Site | BadLine]:
+        return iter(self.items)
+
+    def close(self) -> None:
+        pass
+
+
 def is_bcf(path: str | Path) -> bool:
     """Whether a file is BCF (binary), by its first bytes (``BCF`` after any gzip/BGZF layer)."""
     try:
