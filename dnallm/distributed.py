@@ -281,7 +281,8 @@ class RayInference:
         """What runs, in one line (as :meth:`dnallm.DNAInference.describe`), and on how many Ray workers."""
         each = f"{self.cpus_per_worker:g} CPU" + (f", {self.gpus_per_worker:g} GPU" if self.gpus_per_worker else "")
         where = self.address or "started in this process"
-        return f"{self._info['describe']}; {self.workers} Ray workers ({each} each; Ray {where})"
+        workers = f"{self.workers} Ray worker{'s' if self.workers != 1 else ''}"
+        return f"{self._info['describe']}; {workers} ({each} each; Ray {where})"
 
     def result_columns(self, kind: str = "predict", per_window: bool = False) -> list[str]:
         """As :meth:`dnallm.DNAInference.result_columns`."""
