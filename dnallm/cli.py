@@ -105,6 +105,9 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
                        help="CPUs (torch threads) per worker (default 1 with GPUs, else 4 or the cluster's CPUs)")
     group.add_argument("--gpus-per-worker", type=float, metavar="N",
                        help="GPUs per worker (default 1 on a cluster with GPUs, else 0; 0.5 puts two on a GPU)")
+    group.add_argument("--block-records", type=int, metavar="N",
+                       help="records (tiles, intervals) per block sent to a worker (default 2048, or fewer to keep "
+                            "a block near 262,144 bp; VCF records: 512)")
 
 
 def _check_engine(args: argparse.Namespace) -> None:
@@ -113,7 +116,8 @@ def _check_engine(args: argparse.Namespace) -> None:
         return
     given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
                                       ("--cpus-per-worker", args.cpus_per_worker),
-                                      ("--gpus-per-worker", args.gpus_per_worker)) if value is not None]
+                                      ("--gpus-per-worker", args.gpus_per_worker),
+                                      ("--block-records", args.block_records)) if value is not None]
     if given:
         raise DnallmError(f"{', '.join(given)}: {'these need' if len(given) > 1 else 'this needs'} --engine ray")
 

@@ -61,8 +61,10 @@ def _ray():
 
 def engine_options(args: Any) -> dict[str, Any]:
     """The :class:`RayInference` keywords of a command's parsed arguments."""
+    blocks = {} if args.block_records is None else dict(block_records=args.block_records,
+                                                          block_sites=args.block_records)
     return dict(address=args.ray_address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
-                gpus_per_worker=args.gpus_per_worker)
+                gpus_per_worker=args.gpus_per_worker, **blocks)
 
 
 # -- blocks -----------------------------------------------------------------------------------------------------
@@ -228,7 +230,8 @@ class RayInference:
         ray = _ray()
         check_batch_tokens(options.get("max_batch_tokens"))
         for name, value, least in (("workers", workers, 1), ("cpus-per-worker", cpus_per_worker, 0),
-                                   ("gpus-per-worker", gpus_per_worker, 0)):
+                                   ("gpus-per-worker", gpus_per_worker, 0), ("block-records", block_records, 1),
+                                   ("block-records", block_sites, 1), ("block-bp", block_bp, 1)):
             if value is not None and value < least:
                 raise OptionError(f"--{name} must be {least} or more, not {value:g}")
         model = DEFAULT_MODEL if model is None else model
@@ -247,7 +250,9 @@ class RayInference:
             except ConnectionError as exc:
                 raise DnallmError(f"cannot connect to the Ray cluster at {address}: {exc} (start one with "
                                   "`ray start --head`, or leave out --ray-address and RAY_ADDRESS to run Ray in "
-                                  "this process)") from None
+                                  "this process; a cluster started by `ray start` may use token authentication: "
+                                  "then set RAY_AUTH_MODE=token, with its token in ~/.ray/auth_token or "
+                                  "RAY_AUTH_TOKEN_PATH)") from None
         self.address = address
         resources = ray.cluster_resources()
         cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
