@@ -32,25 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 GENOME = REPO / "examples" / "data" / "c_diphtheriae_NCTC11397.fna.gz"
 
-CHILD = r"""
-import json, os, resource, sys, threading, time
-os.environ["HF_HUB_OFFLINE"] = "1"
-from dnallm.cli import main
-samples, done = [], threading.Event()
-page = os.sysconf("SC_PAGE_SIZE")
-def watch():
-    while not done.is_set():
-        with open("/proc/self/statm") as fh:
-            samples.append(int(fh.read().split()[1]) * page / 2**20)
-        time.sleep(0.25)
-threading.Thread(target=watch, daemon=True).start()
-start = time.perf_counter()
-code = main(sys.argv[1:])
-seconds = time.perf_counter() - start
-done.set()
-sys.stdout.write(json.dumps(dict(code=code, seconds=seconds, samples=samples,
-                                 peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)) + "\n")
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scan import CHILD  # noqa: E402 - the CLI's main() in a child process, its RSS sampled every 0.25 s
 
 ENGINES = {
     "local, 1 thread": ([], 1),
@@ -105,7 +88,7 @@ def driver_memory(folder: Path, n: int) -> None:
 
     model = build_dnabert(folder / "tiny", k=6, max_tokens=160)
     rng = random.Random(0)
-    print(f"\ndriver RSS, `dnallm predict --engine ray --workers 2` to parquet, tiny DNABERT-shaped model:")
+    print("\ndriver RSS, `dnallm predict --engine ray --workers 2` to parquet, tiny DNABERT-shaped model:")
     print("| records | FASTA MB | records/s | driver peak RSS MiB | RSS at 10% / 50% / 90% MiB |")
     print("|---:|---:|---:|---:|---|")
     for count in (n // 10, n):
